@@ -1,0 +1,1 @@
+"""Cache stores and locks, key for key as Laravel's Redis and database stores."""

@@ -1,0 +1,27 @@
+"""Configuration read from a Laravel app's environment (`.env` names and defaults)."""
+
+from laravel_queue.config.settings import (
+    AppConfig,
+    CacheStoreConfig,
+    ConfigError,
+    DatabaseConnectionConfig,
+    QueueConnectionConfig,
+    RedisConnectionConfig,
+    Settings,
+    load_settings,
+    masked,
+    slug,
+)
+
+__all__ = [
+    "AppConfig",
+    "CacheStoreConfig",
+    "ConfigError",
+    "DatabaseConnectionConfig",
+    "QueueConnectionConfig",
+    "RedisConnectionConfig",
+    "Settings",
+    "load_settings",
+    "masked",
+    "slug",
+]

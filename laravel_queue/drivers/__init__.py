@@ -1,0 +1,1 @@
+"""Queue drivers mirroring Laravel's RedisQueue, DatabaseQueue and SqsQueue."""

@@ -1,0 +1,1 @@
+"""Failed-job providers (`queue.failed.driver`), sharing Laravel's storage formats."""

@@ -1,0 +1,284 @@
+"""Live-service fixtures: real Redis, MariaDB, PostgreSQL, SQLite, moto (SQS/DynamoDB) and php.
+
+Each test gets its own Redis key prefix, its own MariaDB/PostgreSQL database and its
+own SQLite file, so tests never see each other's data. A service that is not
+reachable is started from its local binary when possible; otherwise the fixture
+fails (under CI=true) or skips with a message saying what to install.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(message: str) -> None:
+    """Fail under CI (nothing is skipped silently there), skip elsewhere."""
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> Any:
+    """Poll `condition` until it returns a truthy value; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+# -- Redis ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    host = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
+    port = int(os.environ.get("TEST_REDIS_PORT", "6379"))
+    if port_open(host, port):
+        yield host, port
+        return
+    binary = shutil.which("redis-server")
+    if not binary:
+        unavailable("Redis is not reachable on 127.0.0.1:6379 and redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: port_open("127.0.0.1", port), what="redis-server to listen")
+    yield "127.0.0.1", port
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix no other test uses, playing the part of Laravel's `laravel-database-`."""
+    return f"lqtest-{uuid.uuid4().hex[:10]}-database-"
+
+
+@pytest.fixture
+def redis_client(redis_server: tuple[str, int], redis_prefix: str) -> Iterator[Any]:
+    """A raw client on db 0; every key under this test's prefix is deleted afterwards."""
+    import redis
+
+    client = redis.Redis(host=redis_server[0], port=redis_server[1], db=0)
+    yield client
+    for db in (0, 1):
+        cleaner = redis.Redis(host=redis_server[0], port=redis_server[1], db=db)
+        keys = list(cleaner.scan_iter(match=f"{redis_prefix}*", count=1000))
+        if keys:
+            cleaner.delete(*keys)
+        cleaner.close()
+    client.close()
+
+
+@pytest.fixture
+def redis_env(redis_server: tuple[str, int], redis_prefix: str) -> dict[str, str]:
+    """Laravel environment for the redis queue connection and redis cache store."""
+    cache_prefix = redis_prefix.replace("-database-", "-cache-")
+    return {
+        "QUEUE_CONNECTION": "redis",
+        "CACHE_STORE": "redis",
+        "REDIS_HOST": redis_server[0],
+        "REDIS_PORT": str(redis_server[1]),
+        "REDIS_PREFIX": redis_prefix,
+        "CACHE_PREFIX": cache_prefix,
+    }
+
+
+# -- SQLite -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "database.sqlite"
+
+
+@pytest.fixture
+def sqlite_env(sqlite_path: Path) -> dict[str, str]:
+    return {
+        "QUEUE_CONNECTION": "database",
+        "CACHE_STORE": "database",
+        "DB_CONNECTION": "sqlite",
+        "DB_DATABASE": str(sqlite_path),
+    }
+
+
+# -- MariaDB / MySQL ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> tuple[str, int, str, str]:
+    host = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
+    port = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
+    user = os.environ.get("TEST_MYSQL_USER", "root")
+    password = os.environ.get("TEST_MYSQL_PASSWORD", "")
+    if not port_open(host, port):
+        unavailable(
+            f"MariaDB/MySQL is not reachable on {host}:{port} "
+            "(apt-get install mariadb-server; start it with `start-stop-daemon --start --background --exec /usr/sbin/mariadbd`)"
+        )
+    return host, port, user, password
+
+
+@pytest.fixture
+def mysql_database(mysql_server: tuple[str, int, str, str]) -> Iterator[str]:
+    """A fresh, empty database for this test, dropped afterwards."""
+    import pymysql
+
+    host, port, user, password = mysql_server
+    name = f"lqtest_{uuid.uuid4().hex[:12]}"
+    admin = pymysql.connect(host=host, port=port, user=user, password=password, autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    yield name
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()
+
+
+@pytest.fixture
+def mysql_env(mysql_server: tuple[str, int, str, str], mysql_database: str) -> dict[str, str]:
+    host, port, user, password = mysql_server
+    return {
+        "QUEUE_CONNECTION": "database",
+        "CACHE_STORE": "database",
+        "DB_CONNECTION": "mariadb",
+        "DB_HOST": host,
+        "DB_PORT": str(port),
+        "DB_DATABASE": mysql_database,
+        "DB_USERNAME": user,
+        "DB_PASSWORD": password,
+    }
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pgsql_server() -> tuple[str, int, str]:
+    host = os.environ.get("TEST_PGSQL_HOST", "127.0.0.1")
+    port = int(os.environ.get("TEST_PGSQL_PORT", "5432"))
+    user = os.environ.get("TEST_PGSQL_USER", "postgres")
+    if not port_open(host, port):
+        unavailable(f"PostgreSQL is not reachable on {host}:{port} (apt-get install postgresql)")
+    return host, port, user
+
+
+@pytest.fixture
+def pgsql_database(pgsql_server: tuple[str, int, str]) -> Iterator[str]:
+    """A fresh, empty database for this test, dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    host, port, user = pgsql_server
+    name = f"lqtest_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(host=host, port=port, user=user, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield name
+    with psycopg.connect(host=host, port=port, user=user, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pgsql_env(pgsql_server: tuple[str, int, str], pgsql_database: str) -> dict[str, str]:
+    host, port, user = pgsql_server
+    return {
+        "QUEUE_CONNECTION": "database",
+        "CACHE_STORE": "database",
+        "DB_CONNECTION": "pgsql",
+        "DB_HOST": host,
+        "DB_PORT": str(port),
+        "DB_DATABASE": pgsql_database,
+        "DB_USERNAME": user,
+    }
+
+
+# -- moto (SQS, DynamoDB) over real HTTP -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server in its own process on a free loopback port."""
+    pytest.importorskip("moto")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: port_open("127.0.0.1", port), timeout=30, what="moto server to listen")
+    except AssertionError:
+        proc.kill()
+        unavailable("moto server did not start (pip install 'moto[server]')")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SQS_ENDPOINT": moto_endpoint,
+        "SQS_PREFIX": f"{moto_endpoint}/123456789012",
+        "DYNAMODB_ENDPOINT": moto_endpoint,
+    }
+
+
+# -- php-cli ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def php() -> str:
+    binary = shutil.which("php")
+    if not binary:
+        unavailable("php is not installed (apt-get install php-cli)")
+    assert binary
+    return binary
+
+
+# -- Laravel fixtures ---------------------------------------------------------------------------
+
+
+def laravel_fixture(relative: str) -> Any:
+    """Load a captured Laravel fixture (JSON) from fixtures/laravel."""
+    import json
+
+    return json.loads((FIXTURES / "laravel" / relative).read_text(encoding="utf-8"))
