@@ -54,6 +54,10 @@ class Job(ABC):
         self._deleted = True
         self._delete_from_backend()
 
+    def delete_later(self) -> None:
+        """Mark deleted now; the worker hands the job to the next `Queue.pop(ack=...)`."""
+        self._deleted = True
+
     def release(self, delay: int = 0) -> None:
         self._released = True
         self._release_to_backend(max(0, int(delay)))
