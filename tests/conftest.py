@@ -71,7 +71,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         return
     binary = shutil.which("redis-server")
     if not binary:
-        unavailable("Redis is not reachable on 127.0.0.1:6379 and redis-server is not installed (apt-get install redis-server)")
+        unavailable("Redis is not on 127.0.0.1:6379 and redis-server is missing (apt-get install redis-server)")
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
@@ -151,7 +151,8 @@ def mysql_server() -> tuple[str, int, str, str]:
     if not port_open(host, port):
         unavailable(
             f"MariaDB/MySQL is not reachable on {host}:{port} "
-            "(apt-get install mariadb-server; start it with `start-stop-daemon --start --background --exec /usr/sbin/mariadbd`)"
+            "(apt-get install mariadb-server; start it with "
+            "`start-stop-daemon --start --background --exec /usr/sbin/mariadbd`)"
         )
     return host, port, user, password
 
@@ -282,3 +283,24 @@ def laravel_fixture(relative: str) -> Any:
     import json
 
     return json.loads((FIXTURES / "laravel" / relative).read_text(encoding="utf-8"))
+
+
+# -- the three SQL engines (database layer) -----------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "mariadb", "pgsql"])
+def db_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Laravel environment for one SQL engine: the test runs once per engine."""
+    name = {"sqlite": "sqlite_env", "mariadb": "mysql_env", "pgsql": "pgsql_env"}[request.param]
+    return dict(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def db(db_env: dict[str, str]) -> Iterator[Any]:
+    """A `laravel_queue.db.Database` on a fresh, empty database of the parametrized engine."""
+    from laravel_queue.config import load_settings
+    from laravel_queue.db import connect
+
+    database = connect(load_settings(environ=db_env).db_connection())
+    yield database
+    database.close()

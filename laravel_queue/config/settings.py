@@ -513,6 +513,7 @@ def _cache(env: _Env, version: tuple[int, int]) -> CacheConfig:
             lock_connection=env.req("REDIS_CACHE_LOCK_CONNECTION", "default"),
         ),
         "null": CacheStoreConfig(name="null", driver="null"),
+        "file": CacheStoreConfig(name="file", driver="file", path=Path("storage/framework/cache/data")),
     }
     if default_store not in stores:
         raise ConfigError(

@@ -1,0 +1,120 @@
+"""Console lines in Laravel's `queue:work` format, or one JSON object per event (`--json`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from datetime import datetime
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from laravel_queue.job import InvalidPayloadError, Job
+
+STATUS_WORDS = {"success": "DONE", "released_after_exception": "FAIL", "failed": "FAIL"}
+
+
+def runtime_for_humans(milliseconds: float) -> str:
+    """Laravel's `runTimeForHumans`: `12.34ms` below a second, else `1s 234ms`, `2m 5s`."""
+    if milliseconds <= 1000:
+        return f"{milliseconds:,.2f}ms"
+    total_ms = int(milliseconds)
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, ms = divmod(rest, 1000)
+    parts = [f"{v}{unit}" for v, unit in ((hours, "h"), (minutes, "m"), (seconds, "s"), (ms, "ms")) if v]
+    return " ".join(parts)
+
+
+def _safe_name(job: Job) -> str:
+    try:
+        return job.display_name
+    except InvalidPayloadError:
+        return "Unknown"
+
+
+class WorkerOutput:
+    """Writes what `php artisan queue:work` writes for the same events."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        json_mode: bool = False,
+        timezone: str = "UTC",
+        verbose: bool = False,
+        width: int | None = None,
+    ) -> None:
+        self.stream = stream or sys.stdout
+        self.json_mode = json_mode
+        self.zone = ZoneInfo(timezone)
+        self.verbose = verbose
+        self.width = width or shutil.get_terminal_size((80, 24)).columns
+
+    def _now(self) -> datetime:
+        return datetime.now(self.zone)
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def banner(self, queues: list[str]) -> None:
+        if self.json_mode:
+            return
+        plural = "queues" if len(queues) > 1 else "queue"
+        self._write(f"\n   INFO  Processing jobs from the [{','.join(queues)}] {plural}.\n")
+
+    def info(self, message: str) -> None:
+        if not self.json_mode:
+            self._write(f"   INFO  {message}")
+
+    def starting(self, job: Job) -> None:
+        if self.json_mode:
+            self._json(job, "starting")
+            return
+        name = self._label(job)
+        dots = "." * max(self.width - len(name) - 33, 0)
+        self._write(f"  {self._now():%Y-%m-%d %H:%M:%S} {name} {dots} RUNNING")
+
+    def finished(self, job: Job, status: str, milliseconds: float, exc: BaseException | None = None) -> None:
+        if self.json_mode:
+            self._json(job, status, milliseconds, exc)
+            return
+        name = self._label(job)
+        runtime = runtime_for_humans(milliseconds)
+        dots = "." * max(self.width - len(name) - len(runtime) - 31, 0)
+        self._write(f"  {self._now():%Y-%m-%d %H:%M:%S} {name} {dots} {runtime} {STATUS_WORDS[status]}")
+
+    def _label(self, job: Job) -> str:
+        name = _safe_name(job)
+        if self.verbose:
+            name = f"{name} {job.job_id} {job.connection_name} {job.queue}"
+        return name
+
+    def _json(self, job: Job, status: str, milliseconds: float | None = None, exc: BaseException | None = None) -> None:
+        result = {
+            "success": "deleted",
+            "released_after_exception": "released",
+            "failed": "failed",
+        }.get(status, "")
+        try:
+            uuid = job.uuid
+        except InvalidPayloadError:
+            uuid = None
+        record = {
+            "level": "info" if status in ("starting", "success") else "warning",
+            "id": job.job_id,
+            "uuid": uuid,
+            "connection": job.connection_name,
+            "queue": job.queue,
+            "job": _safe_name(job),
+            "status": status,
+            "result": result,
+            "attempts": job.attempts(),
+            "exception": getattr(exc, "php_class", type(exc).__name__) if exc else None,
+            "message": str(exc) if exc else None,
+            "timestamp": self._now().strftime("%Y-%m-%dT%H:%M:%S.%f") + self._now().strftime("%z")[:3] + ":"
+            + self._now().strftime("%z")[3:],
+            "duration": round(milliseconds / 1000, 6) if milliseconds is not None else None,
+        }
+        self._write(json.dumps({k: v for k, v in record.items() if v not in (None, "", 0, False)}))

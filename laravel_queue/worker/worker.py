@@ -1,0 +1,454 @@
+"""`queue:work` in Python: Laravel's Worker loop and CallQueuedHandler pipeline.
+
+The rules (attempts, tries, retryUntil, maxExceptions, backoff, timeouts, stop
+checks, exit codes) follow laravel/framework's Worker.php and Job.php; the spec
+(§8, §9) names each one. Two things differ in how, not in what: the restart and
+pause keys are read in one round trip per iteration, and a finished job's delete
+rides on the next pop (`Job.delete_later()` / `Queue.pop(ack=...)`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+from laravel_queue.connections import Connections
+from laravel_queue.drivers.base import Queue
+from laravel_queue.job import InvalidPayloadError, Job
+from laravel_queue.worker.exceptions import (
+    ManuallyFailedError,
+    MaxAttemptsExceededError,
+    TimeoutExceededError,
+)
+from laravel_queue.worker.lifecycle import JobLifecycle, WorkerEvents
+from laravel_queue.worker.options import WorkerOptions
+from laravel_queue.worker.output import WorkerOutput
+from laravel_queue.worker.watchdog import Watchdog
+
+log = logging.getLogger("laravel_queue.worker")
+
+RESTART_KEY = "illuminate:queue:restart"
+EXIT_SUCCESS = 0
+EXIT_ERROR = 1
+EXIT_MEMORY_LIMIT = 12
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def paused_key(connection: str, queue: str) -> str:
+    return f"illuminate:queue:paused:{connection}:{queue}"
+
+
+def memory_usage_mb() -> float:
+    """Resident memory of this process in MiB (the closest thing to PHP's real usage)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE / 1048576
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def backoff_for(job: Job, options: WorkerOptions) -> int:
+    """Laravel's calculateBackoff: the job's list (or `--backoff`), indexed by attempt, last repeats."""
+    source = job.backoff if job.backoff is not None else options.backoff
+    values = [part.strip() for part in str(source).split(",")]
+    index = job.attempts() - 1
+    chosen = values[index] if 0 <= index < len(values) else values[-1]
+    try:
+        return int(float(chosen or 0))
+    except ValueError:
+        return 0
+
+
+class Worker:
+    """Pops jobs from one queue connection and runs them through the registry's handlers."""
+
+    def __init__(
+        self,
+        connections: Connections,
+        *,
+        registry: Any = None,
+        options: WorkerOptions | None = None,
+        output: WorkerOutput | None = None,
+        lifecycle: JobLifecycle | None = None,
+        events: WorkerEvents | None = None,
+        encrypter: Any = None,
+    ) -> None:
+        if registry is None:
+            from laravel_queue.registry import default_registry
+
+            registry = default_registry
+        self.connections = connections
+        self.settings = connections.settings
+        self.registry = registry
+        self.options = options or WorkerOptions()
+        self.output = output or WorkerOutput(json_mode=self.options.json, timezone=self.settings.app.timezone)
+        self.lifecycle = lifecycle or JobLifecycle()
+        self.events = events or WorkerEvents()
+        self.encrypter = encrypter
+        self.should_quit = False
+        self.paused = False
+        self.exit_code: int | None = None
+        self._wake = threading.Event()
+        self._pending_ack: Job | None = None
+        self._defer_delete = False
+        self._deferred_job: Job | None = None
+        self._watchdog: Watchdog | None = None
+        self._last_restart: Any = None
+        self._cache: Any = None
+        self._cache_error_logged = False
+
+    # -- the loop ---------------------------------------------------------------------
+    def daemon(self, connection_name: str | None, queues: list[str]) -> int:
+        """Work until a stop condition; returns Laravel's exit status."""
+        queue = self.connections.queue(connection_name)
+        self._install_signal_handlers()
+        self._watchdog = Watchdog(self._on_timeout)
+        self._last_restart = self._read_control(queue.connection_name, [])[0]
+        started = time.monotonic()
+        jobs_processed = 0
+        found_nothing = False
+        try:
+            while True:
+                restart, paused_queues = self._read_control(queue.connection_name, queues)
+                status = self._stop_status(restart, found_nothing, started, jobs_processed)
+                if status is not None:
+                    return status
+                if not self._daemon_should_run():
+                    self._sleep(self.options.sleep if self.options.sleep > 0 else 1)
+                    found_nothing = False
+                    continue
+                job = self._next_job(queue, queues, paused_queues)
+                if job is not None:
+                    found_nothing = False
+                    jobs_processed += 1
+                    self._run_job(queue, job, armed=True)
+                    if self.options.rest > 0:
+                        self._sleep(self.options.rest)
+                else:
+                    found_nothing = True
+                    self._sleep(self.options.sleep)
+        finally:
+            self._flush_ack(queue)
+            if self._watchdog is not None:
+                self._watchdog.disarm()
+
+    def run_next_job(self, connection_name: str | None, queues: list[str]) -> int:
+        """`--once`: one job or one sleep; no signal handlers, timeout or restart check (as Laravel)."""
+        queue = self.connections.queue(connection_name)
+        if self._in_maintenance() and not self.options.force:
+            self._sleep(self.options.sleep)
+            return EXIT_SUCCESS
+        _, paused_queues = self._read_control(queue.connection_name, queues)
+        job = self._next_job(queue, queues, paused_queues)
+        if job is None:
+            self._sleep(self.options.sleep)
+        else:
+            self._run_job(queue, job, armed=False)
+        self._flush_ack(queue)
+        return EXIT_SUCCESS
+
+    def _stop_status(self, restart: Any, found_nothing: bool, started: float, jobs_processed: int) -> int | None:
+        """Laravel's stopIfNecessary, first match wins."""
+        if self.should_quit:
+            return EXIT_SUCCESS
+        if memory_usage_mb() >= self.options.memory:
+            return EXIT_MEMORY_LIMIT
+        if not _loosely_equal(restart, self._last_restart):
+            return EXIT_SUCCESS
+        if self.options.stop_when_empty and found_nothing:
+            return EXIT_SUCCESS
+        if self.options.max_time and time.monotonic() - started >= self.options.max_time:
+            return EXIT_SUCCESS
+        if self.options.max_jobs and jobs_processed >= self.options.max_jobs:
+            return EXIT_SUCCESS
+        return None
+
+    def _daemon_should_run(self) -> bool:
+        if self.paused:
+            return False
+        if self._in_maintenance() and not self.options.force:
+            return False
+        return self.events.should_loop()
+
+    def _in_maintenance(self) -> bool:
+        app = self.settings.app
+        if app.maintenance_driver == "cache":
+            try:
+                return self.connections.cache(app.maintenance_store).get("illuminate:foundation:down") is not None
+            except Exception:  # an unreachable store does not stop the worker
+                return False
+        return (app.base_path / "storage" / "framework" / "down").exists()
+
+    # -- shared control keys --------------------------------------------------------------
+    def cache(self) -> Any:
+        """The default cache store (restart, pause and maxExceptions keys), or None if unusable."""
+        if self._cache is None:
+            self._cache = self.connections.cache()
+        return self._cache
+
+    def _read_control(self, connection_name: str, queues: list[str]) -> tuple[Any, set[str]]:
+        """The restart timestamp and the paused queues, in one cache round trip."""
+        keys = [RESTART_KEY] + [paused_key(connection_name, q) for q in queues]
+        try:
+            values = self.cache().many(keys)
+        except Exception as exc:  # no cache: Laravel then neither restarts nor pauses
+            if not self._cache_error_logged:
+                log.warning("cache store unavailable, restart/pause signals not read: %s", exc)
+                self._cache_error_logged = True
+            return self._last_restart, set()
+        paused = {q for q, value in zip(queues, values[1:], strict=True) if value}
+        return values[0], paused
+
+    # -- getting jobs ------------------------------------------------------------------------
+    def _next_job(self, queue: Queue, queues: list[str], paused: set[str]) -> Job | None:
+        """First job in queue-priority order; the previous job's delete rides on the first pop."""
+        ack = self._pending_ack
+        try:
+            for index, name in enumerate(queues):
+                if name in paused:
+                    continue
+                job = queue.pop(name, index, ack=ack)
+                ack = None
+                self._pending_ack = None
+                if job is not None:
+                    return job
+        except Exception as exc:
+            log.error("could not pop from [%s]: %s", queue.connection_name, exc)
+            self._sleep(1)
+            return None
+        return None
+
+    def _flush_ack(self, queue: Queue) -> None:
+        if self._pending_ack is not None:
+            job, self._pending_ack = self._pending_ack, None
+            try:
+                queue.flush_acks([job])
+            except Exception as exc:
+                log.error("could not delete finished job %s: %s (it returns after retry_after)", job.job_id, exc)
+
+    # -- processing ----------------------------------------------------------------------------
+    def _run_job(self, queue: Queue, job: Job, *, armed: bool) -> None:
+        timeout = _safe_timeout(job, self.options.timeout)
+        if armed and timeout > 0 and self._watchdog is not None:
+            self._watchdog.arm(job, timeout)
+        self._defer_delete = True
+        try:
+            self.process(job)
+        finally:
+            self._defer_delete = False
+            if armed and self._watchdog is not None:
+                self._watchdog.disarm()
+        if self._deferred_job is job:
+            self._pending_ack = job
+        self._deferred_job = None
+
+    def process(self, job: Job) -> None:
+        """Laravel's Worker::process: guard, run, and route exceptions."""
+        job.on_fail = self._fail_job
+        self.output.starting(job)
+        started = time.perf_counter()
+        try:
+            _ = job.payload
+        except InvalidPayloadError as exc:
+            self._fail_job(job, exc)
+            self.output.finished(job, "failed", (time.perf_counter() - started) * 1000, exc)
+            log.warning("job %s has an unreadable payload: %s", job.job_id, exc)
+            return
+        self.events.fire(self.events.before, job)
+        try:
+            self._fail_if_already_exceeded(job)
+            if not job.is_deleted():
+                self._call(job)
+            self.events.fire(self.events.after, job)
+            status = "failed" if job.has_failed() else "success"
+            self.output.finished(job, status, (time.perf_counter() - started) * 1000)
+        except Exception as exc:
+            self._handle_exception(job, exc)
+            status = "failed" if job.has_failed() else "released_after_exception"
+            self.output.finished(job, status, (time.perf_counter() - started) * 1000, exc)
+
+    def _fail_if_already_exceeded(self, job: Job) -> None:
+        max_tries = job.max_tries if job.max_tries is not None else self.options.max_tries
+        retry_until = job.retry_until
+        if retry_until is not None and time.time() <= retry_until:
+            return
+        if retry_until is None and (max_tries == 0 or job.attempts() <= max_tries):
+            return
+        exc = MaxAttemptsExceededError.for_job(job.display_name)
+        self._fail_job(job, exc)
+        raise exc
+
+    def _call(self, job: Job) -> None:
+        """CallQueuedHandler::call for object jobs, the registered function for string jobs."""
+        from laravel_queue.registry import UnknownJobError
+
+        try:
+            prepared = self.registry.prepare(job, encrypter=self._encrypter())
+        except UnknownJobError:
+            if self.options.unknown == "release":
+                self._give_back(job)
+                return
+            raise
+        job._prepared = prepared  # type: ignore[attr-defined]
+        self.lifecycle.before_handle(job, prepared)
+        prepared.handle()
+        self.lifecycle.after_handle(job, prepared)
+        if not job.is_deleted_or_released():
+            self._delete_finished(job)
+
+    def _delete_finished(self, job: Job) -> None:
+        """Delete now, or (in the loop) mark it and let the next pop carry the delete."""
+        if self._defer_delete:
+            job.delete_later()
+            self._deferred_job = job
+        else:
+            job.delete()
+
+    def _give_back(self, job: Job) -> None:
+        """`--unknown=release`: back to the queue unchanged, attempts not consumed, for PHP workers."""
+        give_back = getattr(job, "give_back", None)
+        if give_back is not None:
+            give_back()
+        else:
+            job.release(0)
+        log.info("no Python handler for %s; given back to the queue", job.display_name)
+
+    def _encrypter(self) -> Any:
+        if self.encrypter is None and self.settings.app.key is not None:
+            from laravel_queue.bus.encryption import Encrypter
+
+            self.encrypter = Encrypter.from_settings(self.settings)
+        return self.encrypter
+
+    # -- exceptions and failure --------------------------------------------------------------
+    def _handle_exception(self, job: Job, exc: Exception) -> None:
+        """Laravel's handleJobException: fail if out of tries or exceptions, else release with backoff."""
+        try:
+            if not job.has_failed():
+                self._fail_if_will_exceed_attempts(job, exc)
+                self._fail_if_will_exceed_exceptions(job, exc)
+            self.events.fire(self.events.exception_occurred, job, exc)
+            if not job.is_deleted() and not job.is_released() and not job.has_failed():
+                job.release(backoff_for(job, self.options))
+        finally:
+            log.warning("job %s raised %s: %s", _safe_display(job), type(exc).__name__, exc)
+
+    def _fail_if_will_exceed_attempts(self, job: Job, exc: BaseException) -> None:
+        max_tries = job.max_tries if job.max_tries is not None else self.options.max_tries
+        retry_until = job.retry_until
+        expired = retry_until is not None and retry_until <= time.time()
+        out_of_tries = retry_until is None and max_tries > 0 and job.attempts() >= max_tries
+        if expired or out_of_tries:
+            self._fail_job(job, exc)
+
+    def _fail_if_will_exceed_exceptions(self, job: Job, exc: BaseException) -> None:
+        max_exceptions = job.max_exceptions
+        uuid = job.uuid
+        if not uuid or max_exceptions is None:
+            return
+        try:
+            cache = self.cache()
+            key = f"job-exceptions:{uuid}"
+            if not cache.get(key):
+                cache.put(key, 0, 86400)
+            count = cache.increment(key)
+        except Exception as cache_exc:
+            log.warning("maxExceptions not counted (cache unavailable): %s", cache_exc)
+            return
+        if count is not None and max_exceptions <= count:
+            cache.forget(key)
+            self._fail_job(job, exc)
+
+    def _fail_job(self, job: Job, exc: BaseException | None) -> None:
+        """Laravel's Job::fail: delete, run failed() hooks, then record it in failed_jobs."""
+        job.mark_as_failed()
+        if job.is_deleted():
+            return
+        error = exc if exc is not None else ManuallyFailedError("")
+        try:
+            job.delete()
+            prepared = getattr(job, "_prepared", None)
+            self.lifecycle.after_failure(job, prepared, error)
+            if prepared is not None:
+                prepared.failed(error)
+        finally:
+            self.events.fire(self.events.failing, job, error)
+            self._log_failed(job, error)
+
+    def _log_failed(self, job: Job, exc: BaseException) -> None:
+        from laravel_queue.failed.exception_text import format_exception
+
+        try:
+            self.connections.failed().log(job.connection_name, job.queue, job.raw_body, format_exception(exc))
+        except Exception as log_exc:
+            log.error("could not write failed job %s to failed_jobs: %s", job.job_id, log_exc)
+
+    def _on_timeout(self, job: Job) -> None:
+        """The watchdog's bookkeeping (§8.6) before the process is killed."""
+        exc = TimeoutExceededError.for_job(_safe_display(job))
+        try:
+            self._fail_if_will_exceed_attempts(job, exc)
+            if not job.has_failed():
+                self._fail_if_will_exceed_exceptions(job, exc)
+            if not job.has_failed() and job.fail_on_timeout:
+                self._fail_job(job, exc)
+            if self._pending_ack is not None:
+                self.connections.queue(job.connection_name).flush_acks([self._pending_ack])
+        except Exception as bookkeeping_exc:
+            log.error("timeout bookkeeping for %s failed: %s", job.job_id, bookkeeping_exc)
+        log.error("%s; stopping the worker (exit by SIGKILL, as Laravel)", exc)
+
+    # -- signals and sleeping ------------------------------------------------------------------
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def quit_(signum: int, frame: Any) -> None:
+            self.should_quit = True
+            self._wake.set()
+
+        def pause(signum: int, frame: Any) -> None:
+            self.paused = True
+
+        def resume(signum: int, frame: Any) -> None:
+            self.paused = False
+            self._wake.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(sig, quit_)
+        signal.signal(signal.SIGUSR2, pause)
+        signal.signal(signal.SIGCONT, resume)
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        self._wake.clear()
+        if not self.should_quit:
+            self._wake.wait(seconds)
+
+
+def _loosely_equal(a: Any, b: Any) -> bool:
+    """PHP's `==` for the restart timestamp: "1714000000" equals 1714000000."""
+    if a is None or b is None:
+        return a is b
+    return str(a) == str(b)
+
+
+def _safe_timeout(job: Job, default: int) -> int:
+    try:
+        return job.timeout if job.timeout is not None else default
+    except InvalidPayloadError:
+        return default
+
+
+def _safe_display(job: Job) -> str:
+    try:
+        return job.display_name
+    except Exception:
+        return "Unknown"
