@@ -1,0 +1,5 @@
+"""`python -m laravel_queue` runs the CLI."""
+
+from laravel_queue.cli import main
+
+main()

@@ -1,0 +1,290 @@
+"""Laravel's Redis queue driver (`Illuminate\\Queue\\RedisQueue`), key for key.
+
+Keys per queue Q under the connection prefix: `queues:Q` (list), `queues:Q:delayed`
+and `queues:Q:reserved` (zsets scored by due second), `queues:Q:notify` (wake-up list).
+A PHP worker and this driver can take turns on the same queue: pushes, reservations,
+releases and deletes leave Redis exactly as Laravel's scripts would (spec §5).
+
+Throughput: a pop is ONE EVALSHA carrying the previous job's deferred ack, both
+migrations and the reservation (`redis_scripts.POP`), instead of Laravel's four calls.
+Connection errors (`redis.exceptions.ConnectionError` / `TimeoutError`) propagate to
+the worker; the pop script is atomic, so a job is either still listed or reserved
+(and comes back after `retry_after`), never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from laravel_queue.drivers import redis_scripts
+from laravel_queue.drivers.base import Queue
+from laravel_queue.job import InvalidPayloadError, Job
+from laravel_queue.redis_client import is_cluster, redis_key_prefix
+
+if TYPE_CHECKING:
+    from laravel_queue.config.settings import QueueConnectionConfig
+    from laravel_queue.connections import Connections
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def random_job_id() -> str:
+    """Laravel's `Str::random(32)`: the Redis payload `id`."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(32))
+
+
+class _QueueKeys:
+    """The four physical keys of one queue name."""
+
+    __slots__ = ("delayed", "name", "notify", "queue", "reserved")
+
+    def __init__(self, prefix: str, name: str) -> None:
+        self.name = name
+        self.queue = f"{prefix}queues:{name}"
+        self.delayed = f"{self.queue}:delayed"
+        self.reserved = f"{self.queue}:reserved"
+        self.notify = f"{self.queue}:notify"
+
+
+class RedisJob(Job):
+    """A reserved Redis job: the original list element plus the exact reserved copy.
+
+    `raw_bytes` is the element as it was listed (what `failed_jobs.payload` stores);
+    `reserved` is the cjson copy with attempts incremented, byte for byte, because
+    delete and release find the reservation by that exact member.
+    """
+
+    def __init__(
+        self,
+        driver: RedisQueue,
+        *,
+        raw: bytes,
+        reserved: bytes,
+        queue: str,
+        attempts: int | None = None,
+    ) -> None:
+        body = raw.decode("utf-8", "replace")
+        super().__init__(raw_body=body, queue=queue, connection_name=driver.connection_name)
+        self.driver = driver
+        self.raw_bytes = raw
+        self.reserved = reserved
+        self._attempts = attempts
+
+    def attempts(self) -> int:
+        """Original payload `attempts` + 1 (Laravel counts at reservation)."""
+        if self._attempts is None:
+            try:
+                self._attempts = int(self.payload.get("attempts") or 0) + 1
+            except (InvalidPayloadError, TypeError, ValueError):
+                self._attempts = 1
+        return self._attempts
+
+    @property
+    def job_id(self) -> str | None:
+        try:
+            value = self.payload.get("id")
+        except InvalidPayloadError:
+            return None
+        return None if value is None else str(value)
+
+    def _delete_from_backend(self) -> None:
+        self.driver.delete_reserved(self.queue, self.reserved)
+
+    def _release_to_backend(self, delay: int) -> None:
+        self.driver.delete_and_release(self.queue, self.reserved, delay)
+
+
+class RedisQueue(Queue):
+    """One Redis queue connection with Laravel's semantics (push, pop, release, delete, sizes)."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        connection_name: str = "redis",
+        default_queue: str = "default",
+        prefix: str = "",
+        retry_after: int | None = 60,
+        block_for: float | None = None,
+        migration_batch_size: int = -1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(connection_name=connection_name, default_queue=default_queue)
+        self.client = client
+        self.prefix = prefix
+        self.retry_after = retry_after
+        self.block_for = block_for
+        self.migration_batch_size = migration_batch_size
+        self.clock = clock
+        self._cluster = is_cluster(client)
+        self._keys: dict[str, _QueueKeys] = {}
+        self._secondary_queue_had_job = False
+        self._push = client.register_script(redis_scripts.PUSH)
+        self._later = client.register_script(redis_scripts.LATER)
+        self._release = client.register_script(redis_scripts.RELEASE)
+        self._size = client.register_script(redis_scripts.SIZE)
+        self._clear = client.register_script(redis_scripts.CLEAR)
+        self._pop = client.register_script(redis_scripts.POP)
+
+    @classmethod
+    def from_config(cls, connections: Connections, cfg: QueueConnectionConfig) -> RedisQueue:
+        redis_name = cfg.connection or "default"
+        return cls(
+            connections.redis(redis_name),
+            connection_name=cfg.name,
+            default_queue=cfg.queue,
+            prefix=redis_key_prefix(connections.settings, redis_name),
+            retry_after=cfg.retry_after,
+            block_for=cfg.block_for,
+            migration_batch_size=cfg.migration_batch_size,
+        )
+
+    def keys(self, queue: str | None = None) -> _QueueKeys:
+        name = self.get_queue(queue)
+        keys = self._keys.get(name)
+        if keys is None:
+            keys = self._keys[name] = _QueueKeys(self.prefix, name)
+        return keys
+
+    def now(self) -> int:
+        """Current Unix second, as Laravel's `currentTime()`."""
+        return int(self.clock())
+
+    # -- pushing ----------------------------------------------------------------------------
+    def prepare_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Add `id` and `attempts: 0` where Laravel puts them: after hook keys, before `delay`."""
+        fields = {"id": random_job_id(), "attempts": 0}
+        if "id" in payload or "attempts" in payload or "delay" not in payload:
+            merged = dict(payload)  # PHP array_merge: existing keys keep their place
+            merged.update(fields)
+            return merged
+        prepared: dict[str, Any] = {}
+        for key, value in payload.items():
+            if key == "delay":
+                prepared.update(fields)
+            prepared[key] = value
+        return prepared
+
+    def push_raw(self, payload: str | bytes, queue: str | None = None, *, delay: int = 0) -> str | None:
+        """RPUSH (+ notify token), or ZADD to `:delayed` at now + delay; returns the payload id."""
+        keys = self.keys(queue)
+        if delay > 0:
+            self._later(keys=[keys.delayed], args=[self.now() + int(delay), payload])
+        else:
+            self._push(keys=[keys.queue, keys.notify], args=[payload])
+        return _payload_id(payload)
+
+    # -- popping ----------------------------------------------------------------------------
+    def pop(self, queue: str | None = None, index: int = 0, *, ack: Job | None = None) -> RedisJob | None:
+        """Migrate due delayed/expired jobs, then reserve the next job; `ack` rides along.
+
+        Blocking follows Laravel (§5.3): only the first queue of the priority list
+        blocks on `:notify` (BLPOP `block_for`), and not right after a lower queue
+        produced a job.
+        """
+        keys = self.keys(queue)
+        block = not self._secondary_queue_had_job and index == 0
+        script_keys = [keys.queue, keys.reserved, keys.notify, keys.delayed]
+        args = self._pop_args(migrate="1" if self.retry_after is None else "2")
+        if ack is not None:
+            self._attach_ack(ack, keys, script_keys, args)
+        raw, reserved, attempts = self._pop(keys=script_keys, args=args)
+        if (
+            raw is None
+            and self.block_for is not None
+            and block
+            and self.client.blpop([keys.notify], timeout=self.block_for)
+        ):
+            raw, reserved, attempts = self._pop(keys=script_keys[:4], args=self._pop_args(migrate="0"))
+        if index == 0:
+            self._secondary_queue_had_job = False
+        if reserved is None:
+            return None
+        if index > 0:
+            self._secondary_queue_had_job = True
+        return RedisJob(self, raw=raw, reserved=reserved, queue=keys.name, attempts=attempts)
+
+    def _pop_args(self, *, migrate: str) -> list[Any]:
+        now = self.now()
+        return [now + (self.retry_after or 0), now, self.migration_batch_size, migrate]
+
+    def _attach_ack(self, ack: Job, keys: _QueueKeys, script_keys: list[str], args: list[Any]) -> None:
+        """Add the ack's ZREM to this pop, or run it first when it cannot ride along."""
+        if not isinstance(ack, RedisJob) or ack.driver is not self:
+            ack._delete_from_backend()
+            return
+        ack_key = self.keys(ack.queue).reserved
+        if self._cluster and self.client.keyslot(ack_key) != self.client.keyslot(keys.queue):
+            ack._delete_from_backend()
+            return
+        script_keys.append(ack_key)
+        args.append(ack.reserved)
+
+    def flush_acks(self, jobs: list[Job]) -> None:
+        """ZREM every deferred ack in one pipelined round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        others = []
+        for job in jobs:
+            if isinstance(job, RedisJob) and job.driver is self:
+                pipe.zrem(self.keys(job.queue).reserved, job.reserved)
+            else:
+                others.append(job)
+        pipe.execute()
+        super().flush_acks(others)
+
+    # -- reserved-job operations ------------------------------------------------------------
+    def delete_reserved(self, queue: str, reserved: bytes) -> None:
+        """Laravel's `deleteReserved`: ZREM the exact reserved copy."""
+        self.client.zrem(self.keys(queue).reserved, reserved)
+
+    def delete_and_release(self, queue: str, reserved: bytes, delay: int) -> None:
+        """Laravel's `deleteAndRelease`: the reserved copy moves to `:delayed` at now + delay."""
+        keys = self.keys(queue)
+        self._release(keys=[keys.delayed, keys.reserved], args=[reserved, self.now() + int(delay)])
+
+    # -- sizes and maintenance --------------------------------------------------------------
+    def size(self, queue: str | None = None) -> int:
+        keys = self.keys(queue)
+        return int(self._size(keys=[keys.queue, keys.delayed, keys.reserved]))
+
+    def pending_size(self, queue: str | None = None) -> int:
+        return int(self.client.llen(self.keys(queue).queue))
+
+    def delayed_size(self, queue: str | None = None) -> int:
+        return int(self.client.zcard(self.keys(queue).delayed))
+
+    def reserved_size(self, queue: str | None = None) -> int:
+        return int(self.client.zcard(self.keys(queue).reserved))
+
+    def creation_time_of_oldest_pending_job(self, queue: str | None = None) -> int | None:
+        """`createdAt` of the list head (Laravel 12), None when empty or absent."""
+        head = self.client.lindex(self.keys(queue).queue, 0)
+        if head is None:
+            return None
+        try:
+            created = json.loads(head).get("createdAt")
+        except (ValueError, AttributeError):
+            return None
+        return created if isinstance(created, int) and not isinstance(created, bool) else None
+
+    def clear(self, queue: str | None = None) -> int:
+        keys = self.keys(queue)
+        return int(self._clear(keys=[keys.queue, keys.delayed, keys.reserved, keys.notify]))
+
+    def close(self) -> None:
+        """Nothing to do: the client belongs to `Connections`, which closes it."""
+
+
+def _payload_id(payload: str | bytes) -> str | None:
+    """Laravel's `pushRaw` return value: the payload's `id`, if it has one."""
+    try:
+        decoded = json.loads(payload)
+    except ValueError:
+        return None
+    value = decoded.get("id") if isinstance(decoded, dict) else None
+    return None if value is None else str(value)

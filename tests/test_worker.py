@@ -1,0 +1,325 @@
+"""The worker's rules (spec §8, §9) against real Redis and SQLite queues.
+
+Jobs are pushed as Laravel stores them, the real Worker runs them, and the
+assertions read what Laravel would read: the queue keys/rows and failed_jobs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from laravel_queue.config import load_settings
+from laravel_queue.connections import Connections
+from laravel_queue.payload import php_json_encode, string_job_payload
+from laravel_queue.registry import Registry
+from laravel_queue.worker import Worker, WorkerOptions
+from laravel_queue.worker.output import WorkerOutput, runtime_for_humans
+from laravel_queue.worker.worker import RESTART_KEY, backoff_for, paused_key
+from conftest import laravel_fixture
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def conns(request: pytest.FixtureRequest, sqlite_env: dict[str, str]) -> Iterator[Connections]:
+    """Connections for a redis or a database queue; failed_jobs and cache on SQLite/Redis as Laravel's skeleton."""
+    env = dict(sqlite_env)
+    if request.param == "redis":
+        env.update(request.getfixturevalue("redis_env"))
+        request.getfixturevalue("redis_client")  # cleans this test's keys afterwards
+    connections = Connections(load_settings(environ=env))
+    from laravel_queue.schema import migrate
+
+    migrate(connections.db())
+    yield connections
+    connections.close()
+
+
+def push(conns: Connections, job: str, data: Any = None, *, queue: str = "default", **fields: Any) -> dict[str, Any]:
+    """Push a string job (`Class@handle`) the way Laravel's Queue::push stores it."""
+    q = conns.queue()
+    payload = string_job_payload(f"{job}@handle", data)
+    payload.update(fields)
+    payload = q.prepare_payload(payload)
+    q.push_raw(php_json_encode(payload), queue)
+    return payload
+
+
+def run_until_empty(conns: Connections, registry: Registry, queues: list[str] | None = None, **options: Any) -> str:
+    out = io.StringIO()
+    worker = Worker(
+        conns,
+        registry=registry,
+        options=WorkerOptions(sleep=0, stop_when_empty=True, **options),
+        output=WorkerOutput(out, width=80),
+    )
+    assert worker.daemon(None, queues or ["default"]) == 0
+    return out.getvalue()
+
+
+def failed_records(conns: Connections) -> list[Any]:
+    return conns.failed().all()
+
+
+def test_success_runs_once_and_deletes(conns: Connections) -> None:
+    seen: list[tuple[int, Any]] = []
+    registry = Registry()
+    registry.register("Tests\\Ok", lambda job, data: seen.append((job.attempts(), data)))
+    for n in range(3):
+        push(conns, "Tests\\Ok", {"n": n})
+    output = run_until_empty(conns, registry)
+    assert seen == [(1, {"n": 0}), (1, {"n": 1}), (1, {"n": 2})]
+    assert conns.queue().size("default") == 0
+    assert failed_records(conns) == []
+    assert output.count("RUNNING") == 3 and output.count(" DONE") == 3
+
+
+def test_exception_with_tries_left_is_released_with_backoff(conns: Connections) -> None:
+    registry = Registry()
+    registry.register("Tests\\Boom", lambda job, data: (_ for _ in ()).throw(RuntimeError("boom")))
+    push(conns, "Tests\\Boom", maxTries=3, backoff="7,20")
+    before = int(time.time())
+    output = run_until_empty(conns, registry)
+    queue = conns.queue()
+    assert queue.size("default") == 1
+    assert queue.delayed_size("default") == 1
+    assert failed_records(conns) == []
+    assert " FAIL" in output
+    # released for 7 s (attempt 1 -> first backoff value): it cannot be popped before then
+    assert queue.pop("default") is None
+    if hasattr(queue, "client"):
+        (member, score), = queue.client.zrange(queue.keys("default").delayed, 0, -1, withscores=True)
+        assert before + 7 <= score <= int(time.time()) + 7
+        assert json.loads(member)["attempts"] == 1
+
+
+def test_exception_on_last_try_fails_into_failed_jobs(conns: Connections) -> None:
+    registry = Registry()
+    failed_hook: list[BaseException] = []
+
+    def handler(job: Any, data: Any) -> None:
+        raise ValueError("bad input 42")
+
+    registry.register("Tests\\Bad", handler, failed=lambda exc: failed_hook.append(exc))
+    payload = push(conns, "Tests\\Bad")
+    run_until_empty(conns, registry)
+    (record,) = failed_records(conns)
+    assert record.uuid == payload["uuid"]
+    assert record.connection == conns.queue().connection_name
+    assert record.queue == "default"
+    assert record.exception.startswith("ValueError: bad input 42 in ")
+    assert "Stack trace:" in record.exception
+    assert json.loads(record.payload)["uuid"] == payload["uuid"]
+    assert [str(e) for e in failed_hook] == ["bad input 42"]
+    assert conns.queue().size("default") == 0
+
+
+def test_job_past_its_tries_fails_without_running(conns: Connections) -> None:
+    ran: list[int] = []
+    registry = Registry()
+    registry.register("Tests\\Once", lambda job, data: ran.append(1))
+    queue = conns.queue()
+    payload = push(conns, "Tests\\Once", maxTries=2)
+    # Make the job come back as if it had already been tried twice (a worker died each time).
+    for _ in range(2):
+        job = queue.pop("default")
+        assert job is not None
+        job.release(0)
+    run_until_empty(conns, registry)
+    assert ran == []
+    (record,) = failed_records(conns)
+    assert record.exception.startswith(
+        "Illuminate\\Queue\\MaxAttemptsExceededException: Tests\\Once has been attempted too many times."
+    )
+    assert record.uuid == payload["uuid"]
+
+
+def test_retry_until_in_the_past_fails_on_exception_despite_tries(conns: Connections) -> None:
+    registry = Registry()
+    registry.register("Tests\\Late", lambda job, data: (_ for _ in ()).throw(RuntimeError("late")))
+    push(conns, "Tests\\Late", maxTries=10, retryUntil=int(time.time()) - 5)
+    run_until_empty(conns, registry, max_tries=10)
+    assert len(failed_records(conns)) == 1
+
+
+def test_max_exceptions_counts_in_the_shared_cache(conns: Connections) -> None:
+    registry = Registry()
+    registry.register("Tests\\Flaky", lambda job, data: (_ for _ in ()).throw(RuntimeError("flaky")))
+    payload = push(conns, "Tests\\Flaky", maxTries=10, maxExceptions=2)
+    queue = conns.queue()
+    worker = Worker(conns, registry=registry, options=WorkerOptions(sleep=0), output=WorkerOutput(io.StringIO()))
+    worker.run_next_job(None, ["default"])
+    assert conns.cache().get(f"job-exceptions:{payload['uuid']}") == 1
+    assert failed_records(conns) == []
+    # bring the released job back now instead of waiting for its backoff
+    job = _pop_delayed_now(conns)
+    job.release(0)
+    worker.run_next_job(None, ["default"])
+    assert len(failed_records(conns)) == 1
+    assert conns.cache().get(f"job-exceptions:{payload['uuid']}") is None
+    assert queue.size("default") == 0
+
+
+def _pop_delayed_now(conns: Connections) -> Any:
+    queue = conns.queue()
+    original_clock = getattr(queue, "clock", None)
+    if original_clock is not None:
+        queue.clock = lambda: time.time() + 3600  # type: ignore[attr-defined]
+    try:
+        job = queue.pop("default")
+    finally:
+        if original_clock is not None:
+            queue.clock = original_clock  # type: ignore[attr-defined]
+    if job is None:  # database driver: read the delayed row directly
+        db = conns.db()
+        db.execute("UPDATE jobs SET available_at = 0 WHERE reserved_at IS NULL")
+        job = queue.pop("default")
+    assert job is not None
+    return job
+
+
+def test_handler_release_puts_it_back_with_delay(conns: Connections) -> None:
+    registry = Registry()
+    registry.register("Tests\\Later", lambda job, data: job.release(30))
+    push(conns, "Tests\\Later")
+    output = run_until_empty(conns, registry)
+    queue = conns.queue()
+    assert queue.delayed_size("default") == 1
+    assert " DONE" in output  # Laravel prints DONE for a job that released itself
+
+
+def test_handler_can_fail_the_job_itself(conns: Connections) -> None:
+    registry = Registry()
+    registry.register("Tests\\Gives", lambda job, data: job.fail(RuntimeError("gave up")))
+    push(conns, "Tests\\Gives", maxTries=5)
+    run_until_empty(conns, registry)
+    (record,) = failed_records(conns)
+    assert record.exception.startswith("RuntimeError: gave up")
+    assert conns.queue().size("default") == 0
+
+
+def test_unknown_class_fails_by_default_with_a_clear_message(conns: Connections) -> None:
+    push(conns, "App\\Jobs\\NotInPython")
+    run_until_empty(conns, Registry())
+    (record,) = failed_records(conns)
+    assert "App\\Jobs\\NotInPython" in record.exception.splitlines()[0]
+
+
+def test_unknown_class_release_policy_gives_it_back_unchanged(conns: Connections) -> None:
+    payload = push(conns, "App\\Jobs\\PhpOnly")
+    worker = Worker(
+        conns, registry=Registry(), options=WorkerOptions(sleep=0, unknown="release"), output=WorkerOutput(io.StringIO())
+    )
+    worker.run_next_job(None, ["default"])
+    queue = conns.queue()
+    assert failed_records(conns) == []
+    job = queue.pop("default")
+    assert job is not None
+    assert job.attempts() == 1  # the give-back did not consume an attempt
+    assert job.payload["uuid"] == payload["uuid"]
+
+
+def test_unreadable_payload_goes_to_failed_jobs_and_the_worker_goes_on(conns: Connections) -> None:
+    seen: list[int] = []
+    registry = Registry()
+    registry.register("Tests\\Ok", lambda job, data: seen.append(data["n"]))
+    queue = conns.queue()
+    queue.push_raw('{"uuid": "x", "job": truncated', "default")
+    push(conns, "Tests\\Ok", {"n": 1})
+    run_until_empty(conns, registry)
+    assert seen == [1]
+    (record,) = failed_records(conns)
+    assert "not valid JSON" in record.exception.splitlines()[0]
+    assert queue.size("default") == 0
+
+
+def test_queue_priority_order(conns: Connections) -> None:
+    order: list[str] = []
+    registry = Registry()
+    registry.register("Tests\\P", lambda job, data: order.append(data))
+    push(conns, "Tests\\P", "low-1", queue="low")
+    push(conns, "Tests\\P", "high-1", queue="high")
+    push(conns, "Tests\\P", "low-2", queue="low")
+    push(conns, "Tests\\P", "high-2", queue="high")
+    run_until_empty(conns, registry, queues=["high", "low"])
+    assert order == ["high-1", "high-2", "low-1", "low-2"]
+
+
+def test_paused_queue_is_skipped(conns: Connections) -> None:
+    order: list[str] = []
+    registry = Registry()
+    registry.register("Tests\\P", lambda job, data: order.append(data))
+    push(conns, "Tests\\P", "a", queue="paused")
+    push(conns, "Tests\\P", "b", queue="open")
+    conns.cache().forever(paused_key(conns.queue().connection_name, "paused"), True)
+    run_until_empty(conns, registry, queues=["paused", "open"])
+    assert order == ["b"]
+    assert conns.queue().size("paused") == 1
+
+
+def test_restart_signal_stops_the_daemon(conns: Connections) -> None:
+    registry = Registry()
+    cache = conns.cache()
+
+    def restart(job: Any, data: Any) -> None:
+        cache.forever(RESTART_KEY, int(time.time()) + 1)
+
+    registry.register("Tests\\Restart", restart)
+    registry.register("Tests\\Ok", lambda job, data: None)
+    push(conns, "Tests\\Restart")
+    push(conns, "Tests\\Ok")
+    worker = Worker(conns, registry=registry, options=WorkerOptions(sleep=0), output=WorkerOutput(io.StringIO()))
+    assert worker.daemon(None, ["default"]) == 0
+    assert conns.queue().size("default") == 1  # stopped after the job that signalled the restart
+
+
+def test_max_jobs_and_memory_limits(conns: Connections) -> None:
+    registry = Registry()
+    registry.register("Tests\\Ok", lambda job, data: None)
+    for _ in range(3):
+        push(conns, "Tests\\Ok")
+    out = WorkerOutput(io.StringIO())
+    assert Worker(conns, registry=registry, options=WorkerOptions(sleep=0, max_jobs=2), output=out).daemon(
+        None, ["default"]
+    ) == 0
+    assert conns.queue().size("default") == 1
+    assert Worker(conns, registry=registry, options=WorkerOptions(sleep=0, memory=1), output=out).daemon(
+        None, ["default"]
+    ) == 12
+
+
+def test_real_laravel_payload_runs_with_its_command(conns: Connections) -> None:
+    driver = "redis" if conns.queue().connection_name == "redis" else "sqlite"
+    fixture = laravel_fixture(f"{driver}/retry_options.json")
+    seen: list[Any] = []
+    registry = Registry()
+    registry.register("App\\Jobs\\RetryOptionsJob", lambda job, command: seen.append((job.max_tries, job.timeout)))
+    conns.queue().push_raw(fixture["raw_payload"], "default")
+    run_until_empty(conns, registry)
+    assert seen == [(5, 30)]
+
+
+def test_backoff_rules() -> None:
+    class FakeAttempts:
+        def __init__(self, attempts: int, backoff: str | None) -> None:
+            self._attempts, self.backoff = attempts, backoff
+
+        def attempts(self) -> int:
+            return self._attempts
+
+    options = WorkerOptions(backoff="3")
+    assert backoff_for(FakeAttempts(1, "1,5,10"), options) == 1  # type: ignore[arg-type]
+    assert backoff_for(FakeAttempts(3, "1,5,10"), options) == 10  # type: ignore[arg-type]
+    assert backoff_for(FakeAttempts(7, "1,5,10"), options) == 10  # type: ignore[arg-type]
+    assert backoff_for(FakeAttempts(2, None), options) == 3  # type: ignore[arg-type]
+    assert backoff_for(FakeAttempts(2, None), WorkerOptions(backoff="2,4")) == 4  # type: ignore[arg-type]
+
+
+def test_runtime_format() -> None:
+    assert runtime_for_humans(12.3456) == "12.35ms"
+    assert runtime_for_humans(1234) == "1s 234ms"
+    assert runtime_for_humans(125000) == "2m 5s"

@@ -1,0 +1,128 @@
+"""The `laravel-queue queue:work` process: signals, timeouts, restart, concurrency (real subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from laravel_queue.config import load_settings
+from laravel_queue.connections import Connections
+from laravel_queue.payload import php_json_encode, string_job_payload
+from conftest import ROOT, wait_for
+
+
+@pytest.fixture
+def env(redis_env: dict[str, str], sqlite_env: dict[str, str], redis_client: Any) -> dict[str, str]:
+    merged = {**sqlite_env, **redis_env}
+    connections = Connections(load_settings(environ=merged))
+    from laravel_queue.schema import migrate
+
+    migrate(connections.db())
+    connections.close()
+    return merged
+
+
+@pytest.fixture
+def conns(env: dict[str, str]) -> Iterator[Connections]:
+    connections = Connections(load_settings(environ=env))
+    yield connections
+    connections.close()
+
+
+def push(conns: Connections, job: str, data: Any, **fields: Any) -> dict[str, Any]:
+    queue = conns.queue()
+    payload = queue.prepare_payload({**string_job_payload(f"{job}@handle", data), **fields})
+    queue.push_raw(php_json_encode(payload), "default")
+    return payload
+
+
+def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "laravel_queue", "queue:work", "--jobs", "tests.support.worker_jobs", "--sleep", "0.05",
+         *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_sigterm_finishes_the_current_job_then_exits_0(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    push(conns, "Tests\\Sleep", {"log": str(log), "seconds": 1, "n": 1})
+    push(conns, "Tests\\Record", {"log": str(log), "n": 2})
+    proc = start_worker(env)
+    wait_for(lambda: any(line.startswith("start 1") for line in lines(log)), what="the sleeping job to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    assert [line.split()[0] for line in lines(log)] == ["start", "done"]
+    assert conns.queue().size("default") == 1  # the second job was not started
+
+
+def test_timeout_kills_the_worker_and_leaves_the_job_reserved(
+    env: dict[str, str], conns: Connections, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    push(conns, "Tests\\Sleep", {"log": str(log), "seconds": 30}, maxTries=3)
+    proc = start_worker(env, "--timeout", "1")
+    assert proc.wait(20) == -signal.SIGKILL
+    queue = conns.queue()
+    assert queue.reserved_size("default") == 1  # back after retry_after, attempt counted
+    assert conns.failed().all() == []
+
+
+def test_timeout_with_fail_on_timeout_fails_the_job(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    payload = push(conns, "Tests\\Sleep", {"log": str(log), "seconds": 30}, maxTries=3, failOnTimeout=True)
+    proc = start_worker(env, "--timeout", "1")
+    assert proc.wait(20) == -signal.SIGKILL
+    (record,) = conns.failed().all()
+    assert record.uuid == payload["uuid"]
+    assert record.exception.startswith("Illuminate\\Queue\\TimeoutExceededException: Tests\\Sleep has timed out.")
+    assert conns.queue().size("default") == 0
+
+
+def test_queue_restart_key_stops_a_running_worker(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    proc = start_worker(env)
+    # the worker reads the key when it starts: wait until it has worked a job
+    push(conns, "Tests\\Record", {"log": str(log), "n": 1})
+    wait_for(lambda: lines(log), what="the worker to run a job")
+    conns.cache().forever("illuminate:queue:restart", int(time.time()) + 100)
+    assert proc.wait(15) == 0
+
+
+def test_concurrency_runs_jobs_in_several_processes(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    for n in range(4):
+        push(conns, "Tests\\Sleep", {"log": str(log), "seconds": 1, "n": n})
+    proc = start_worker(env, "--concurrency", "2")
+    wait_for(lambda: sum(line.startswith("done") for line in lines(log)) == 4, timeout=20, what="4 jobs done")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    starts = [line for line in lines(log) if line.startswith("start")]
+    assert len(starts) == 4
+    assert conns.queue().size("default") == 0
+
+
+def test_stop_when_empty_exits_0(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    push(conns, "Tests\\Record", {"log": str(log), "n": 1})
+    proc = start_worker(env, "--stop-when-empty")
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert "Tests\\Record" in out and "DONE" in out
+    assert len(lines(log)) == 1
