@@ -133,7 +133,10 @@ class Job(ABC):
 
     @property
     def retry_until(self) -> int | None:
-        return _int_or_none(self.payload.get("retryUntil"))
+        """`retryUntil`, or `timeoutAt` in payloads written before Laravel 8."""
+        payload = self.payload
+        value = payload.get("retryUntil")
+        return _int_or_none(value if value is not None else payload.get("timeoutAt"))
 
     @property
     def fail_on_timeout(self) -> bool:

@@ -1,0 +1,369 @@
+"""The JSON job envelope Laravel stores for every job (spec §2), and its `data.command`.
+
+`Payload` gives typed access to every field Laravel 10 to 13 writes while keeping
+the document it came from: unknown keys (Horizon's, payload hooks', a newer
+Laravel's) and the original values of fields nobody changed are written back as
+they were when a payload is re-pushed (retry, chain, release).
+
+`php_json_encode` is the one JSON writer for anything PHP reads back: it produces
+what PHP's `json_encode(..., JSON_UNESCAPED_UNICODE)` produces (raw UTF-8, `\\/`,
+PHP's float layout), and `php_json_encode_escaped` what the default flags produce
+(`\\uXXXX`, used by `queue:retry`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid as uuid_module
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from laravel_queue.job import CALL_QUEUED_HANDLER, InvalidPayloadError, Job
+
+if TYPE_CHECKING:
+    from laravel_queue.bus.encryption import Encrypter
+
+__all__ = [
+    "CALL_QUEUED_HANDLER",
+    "CommandDecodeError",
+    "InvalidPayloadError",
+    "Payload",
+    "decode_command",
+    "php_json_encode",
+    "php_json_encode_escaped",
+    "string_job_payload",
+]
+
+CONTEXT_KEY = "illuminate:log:context"
+
+
+# -- PHP's json_encode ----------------------------------------------------------------------
+
+
+def php_json_encode(value: Any) -> str:
+    """PHP `json_encode($value, JSON_UNESCAPED_UNICODE)`: how Laravel writes payloads."""
+    parts: list[str] = []
+    _encode(value, parts, ensure_ascii=False)
+    return "".join(parts)
+
+
+def php_json_encode_escaped(value: Any) -> str:
+    """PHP `json_encode($value)` with default flags (`\\uXXXX`), as `queue:retry` re-encodes."""
+    parts: list[str] = []
+    _encode(value, parts, ensure_ascii=True)
+    return "".join(parts)
+
+
+def _encode(value: Any, out: list[str], *, ensure_ascii: bool) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_encode_str(value, ensure_ascii))
+    elif isinstance(value, int):
+        out.append(str(int(value)))
+    elif isinstance(value, float):
+        out.append(_encode_float(value))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                out.append(",")
+            out.append(_encode_str(_key_text(key), ensure_ascii))
+            out.append(":")
+            _encode(item, out, ensure_ascii=ensure_ascii)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _encode(item, out, ensure_ascii=ensure_ascii)
+        out.append("]")
+    elif isinstance(value, BaseModel):
+        _encode(value.model_dump(by_alias=True, exclude_unset=True), out, ensure_ascii=ensure_ascii)
+    else:
+        raise TypeError(f"cannot JSON-encode a {type(value).__name__} for PHP")
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)
+    raise TypeError(f"JSON object keys must be str or int, not {type(key).__name__}")
+
+
+def _encode_str(text: str, ensure_ascii: bool) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("malformed UTF-8 (lone surrogate) cannot be JSON-encoded for PHP") from None
+    if ensure_ascii and "\x7f" in text:  # PHP leaves DEL raw; Python would write \u007f
+        return '"' + "\x7f".join(_encode_str(part, True)[1:-1] for part in text.split("\x7f")) + '"'
+    encoded = json.dumps(text, ensure_ascii=ensure_ascii).replace("/", "\\/")
+    if not ensure_ascii:
+        # PHP escapes the JS line terminators unless JSON_UNESCAPED_LINE_TERMINATORS is given.
+        encoded = encoded.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return encoded
+
+
+def _encode_float(value: float) -> str:
+    from laravel_queue.php import php_float
+
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("Inf and NaN cannot be JSON encoded")
+    return php_float(value).decode("ascii").replace("E", "e")
+
+
+# -- the envelope ---------------------------------------------------------------------------
+
+
+def _loose_int(value: Any) -> Any:
+    """Laravel reads these with PHP's loose typing: numeric strings and whole floats count."""
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+class Payload(BaseModel):
+    """One job envelope. Field order is Laravel's; missing fields mean what they mean in PHP.
+
+    Build from storage with `Payload.parse(raw)`; write back with `to_dict()` /
+    `encode()`, which keep unknown keys, key order and untouched values.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=True)
+
+    uuid: str | None = None
+    display_name: str | None = Field(default=None, alias="displayName")
+    job: str
+    max_tries: int | None = Field(default=None, alias="maxTries")
+    max_exceptions: int | None = Field(default=None, alias="maxExceptions")
+    fail_on_timeout: bool = Field(default=False, alias="failOnTimeout")
+    backoff: str | None = None
+    timeout: int | None = None
+    retry_until: int | None = Field(default=None, alias="retryUntil")
+    delete_when_missing_models: bool | None = Field(default=None, alias="deleteWhenMissingModels")
+    timeout_at: int | None = Field(default=None, alias="timeoutAt")
+    """Laravel 7's name for `retryUntil`; still read as its fallback."""
+    data: Any = None
+    created_at: int | None = Field(default=None, alias="createdAt")
+    context: dict[str, Any] | list[Any] | None = Field(default=None, alias=CONTEXT_KEY)
+    id: str | int | None = None
+    attempts: int | None = None
+    delay: int | None = None
+    tags: list[Any] | None = None
+
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _snapshot: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    _int_fields = field_validator(
+        "max_tries",
+        "max_exceptions",
+        "timeout",
+        "retry_until",
+        "timeout_at",
+        "created_at",
+        "attempts",
+        "delay",
+        mode="before",
+    )(_loose_int)
+
+    @field_validator("backoff", mode="before")
+    @classmethod
+    def _backoff_as_string(cls, value: Any) -> Any:
+        """PHP writes backoff comma-joined; older or hand-made payloads may hold an int or a list."""
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)):
+            return str(_loose_int(value))
+        if isinstance(value, list):
+            return ",".join(str(_loose_int(item)) for item in value)
+        return value
+
+    # -- reading ----------------------------------------------------------------------------
+    @classmethod
+    def parse(cls, raw: str | bytes | Mapping[str, Any]) -> Payload:
+        """Validate a stored payload; raises InvalidPayloadError naming the bad field."""
+        if isinstance(raw, (str, bytes, bytearray)):
+            try:
+                decoded = json.loads(raw)
+            except ValueError as exc:
+                raise InvalidPayloadError(f"job payload is not valid JSON: {exc}") from None
+        else:
+            decoded = dict(raw)
+        if not isinstance(decoded, dict):
+            raise InvalidPayloadError(f"job payload is not a JSON object (got {type(decoded).__name__})")
+        try:
+            model = cls.model_validate(decoded)
+        except ValidationError as exc:
+            raise InvalidPayloadError(f"job payload is invalid: {validation_summary(exc)}") from None
+        model._raw = decoded
+        model._snapshot = model.model_dump(by_alias=True, exclude_unset=True)
+        return model
+
+    @property
+    def is_object_job(self) -> bool:
+        """True for `CallQueuedHandler@call` jobs (a serialized command in `data.command`)."""
+        return self.job == CALL_QUEUED_HANDLER
+
+    @property
+    def command_name(self) -> str | None:
+        return self.data.get("commandName") if isinstance(self.data, dict) else None
+
+    @property
+    def command(self) -> str | None:
+        """The serialized (or encrypted) command string, if this is an object job."""
+        value = self.data.get("command") if isinstance(self.data, dict) else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def batch_id(self) -> str | None:
+        return self.data.get("batchId") if isinstance(self.data, dict) else None
+
+    @property
+    def job_class_and_method(self) -> tuple[str, str]:
+        """`Class@method` split as Laravel's `JobName::parse` does (method defaults to `fire`)."""
+        cls_name, _, method = self.job.partition("@")
+        return cls_name, method or "fire"
+
+    # -- writing ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The envelope as a JSON-ready dict: original order and values unless changed here."""
+        current = self.model_dump(by_alias=True, exclude_unset=True)
+        merged: dict[str, Any] = {}
+        for key, original in self._raw.items():
+            if key in current:
+                unchanged = key in self._snapshot and current[key] == self._snapshot[key]
+                merged[key] = original if unchanged else current[key]
+        for key, value in current.items():
+            merged.setdefault(key, value)
+        return merged
+
+    def encode(self) -> str:
+        """JSON exactly as PHP's `json_encode(..., JSON_UNESCAPED_UNICODE)` would write it."""
+        return php_json_encode(self.to_dict())
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """Pydantic errors as `field: message; ...` without echoing input values (may be secret)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or "(root)"
+        parts.append(f"{location}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def new_uuid() -> str:
+    """Laravel's `Str::uuid()` (v4)."""
+    return str(uuid_module.uuid4())
+
+
+def string_job_payload(
+    job: str,
+    data: Any = None,
+    *,
+    max_tries: int | None = None,
+    delay: int | None = None,
+    version: tuple[int, int] = (12, 99),
+) -> dict[str, Any]:
+    """The envelope `Queue::push('Class@method', $data)` writes (spec §2.2).
+
+    The natural form for Python-native jobs: `job` is the routing string, `data`
+    plain JSON, and PHP tooling (`queue:failed`, `queue:retry`) never tries to
+    unserialize anything. Push it with `laravel_queue.dispatch.push_raw`.
+    """
+    class_part = job.partition("@")[0]
+    payload: dict[str, Any] = {
+        "uuid": new_uuid(),
+        "displayName": class_part,
+        "job": job,
+        "maxTries": max_tries,
+        "maxExceptions": None,
+        "failOnTimeout": False,
+        "backoff": None,
+        "timeout": None,
+        "data": data,
+    }
+    if version >= (12, 11):
+        payload["createdAt"] = int(time.time())
+        payload["delay"] = delay or None
+    return payload
+
+
+# -- data.command -----------------------------------------------------------------------------
+
+
+class CommandDecodeError(ValueError):
+    """`data.command` cannot be turned into a PHP object; the message says why and where."""
+
+
+def payload_dict(job: Job | Payload | Mapping[str, Any]) -> dict[str, Any]:
+    """The decoded envelope of a job handle, a Payload or a plain dict."""
+    if isinstance(job, Job):
+        return job.payload
+    if isinstance(job, Payload):
+        return job.to_dict()
+    return dict(job)
+
+
+def decode_command(job: Job | Payload | Mapping[str, Any], encrypter: Encrypter | None = None) -> Any:
+    """The command object of an object job (spec §4.1, §4.6), never running any PHP.
+
+    `O:...` is unserialized directly; anything else is an encrypted command:
+    decrypt, unserialize (a string), unserialize again. Eloquent model references
+    come back as `laravel_queue.models.ModelIdentifier`.
+    """
+    from laravel_queue.models import replace_model_identifiers
+    from laravel_queue.php import PhpObject
+
+    payload = payload_dict(job)
+    data = payload.get("data")
+    command = data.get("command") if isinstance(data, dict) else None
+    if not isinstance(command, str):
+        raise CommandDecodeError(
+            f"payload has no data.command string (job {payload.get('job')!r} is not a serialized-command job)"
+        )
+    if command.startswith("O:"):
+        value = _unserialize(command, "data.command")
+    else:
+        value = _unserialize(_decrypt(command, encrypter), "decrypted data.command")
+        if not isinstance(value, (str, bytes)):
+            raise CommandDecodeError("decrypted data.command is not a serialized string (expected s:...)")
+        value = _unserialize(value, "decrypted data.command (inner)")
+    if not isinstance(value, PhpObject):
+        raise CommandDecodeError(f"data.command holds a {type(value).__name__}, not an object")
+    return replace_model_identifiers(value)
+
+
+def _decrypt(command: str, encrypter: Encrypter | None) -> bytes:
+    from laravel_queue.bus.encryption import DecryptError
+
+    if encrypter is None:
+        raise CommandDecodeError(
+            "data.command is encrypted (ShouldBeEncrypted) but no APP_KEY is configured to decrypt it"
+        )
+    try:
+        return encrypter.decrypt(command)
+    except DecryptError as exc:
+        raise CommandDecodeError(f"cannot decrypt data.command: {exc}") from None
+
+
+def _unserialize(data: str | bytes, what: str) -> Any:
+    from laravel_queue.php import PhpUnserializeError, loads
+
+    try:
+        return loads(data)
+    except PhpUnserializeError as exc:
+        raise CommandDecodeError(f"{what} is not valid PHP serialize data: {exc}") from None
