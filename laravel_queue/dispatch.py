@@ -116,7 +116,7 @@ _QUEUEABLE_10 = (
 )
 
 
-def _queueable_defaults(version: tuple[int, int]) -> list[tuple[str, Any]]:
+def queueable_defaults(version: tuple[int, int]) -> list[tuple[str, Any]]:
     if version < (11, 0):
         return [(name, list(d) if isinstance(d, list) else d) for name, d in _QUEUEABLE_10]
     props = [(name, list(d) if isinstance(d, list) else d) for name, d in _QUEUEABLE_12]
@@ -271,7 +271,7 @@ def command_payload(
     `connection`/`queue`/`delay` given here are set on the command first, as
     `->onConnection()`, `->onQueue()` and `->delay()` do in PHP.
     """
-    payload, _ = _build_payload(command, connection, queue, delay, registry or default_registry, encrypter, version)
+    payload, _ = _build_payload(command, connection, queue, delay, default_registry if registry is None else registry, encrypter, version)
     return payload
 
 
@@ -293,7 +293,7 @@ def _build_payload(
             obj[name] = value
             public[name] = value
     if not resolved.serializes_models:
-        for name, default in _queueable_defaults(version):
+        for name, default in queueable_defaults(version):
             if name not in obj:
                 obj.properties[name] = default
     restore_model_identifiers(obj)
@@ -388,7 +388,7 @@ def dispatch(
     conns = _connections(connections)
     from laravel_queue.bus.encryption import Encrypter
 
-    registry = registry or default_registry
+    registry = default_registry if registry is None else registry
     encrypter = Encrypter.from_settings(conns.settings) if _needs_encrypter(command, registry) else None
     payload, public = _build_payload(
         command, connection, queue, delay, registry, encrypter, conns.settings.laravel_version

@@ -151,6 +151,12 @@ class Job(ABC):
             value = payload.get("delay")
         return None if value is None else str(value)
 
+    def batch(self) -> Any:
+        """Laravel's `$this->batch()`: the job's batch, freshly read, or None."""
+        from laravel_queue.bus.batches import batch_of
+
+        return batch_of(self)
+
     @property
     def batch_id(self) -> str | None:
         data = self.payload.get("data")

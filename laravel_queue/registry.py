@@ -92,6 +92,9 @@ class JobOptions:
     display_name: str | None = None
     unique_id: str | Callable[[Any], str] | None = None
     unique_for: int | None = None
+    unique: bool | str | None = None
+    """True for ShouldBeUnique, "until_processing" for ShouldBeUniqueUntilProcessing."""
+    unique_via: str | None = None
     middleware: tuple[Any, ...] = ()
     should_be_encrypted: bool = False
     serializes_models: bool = True
@@ -415,4 +418,4 @@ def handles(
     **knobs: Any,
 ) -> Handles:
     """Register a function or class for a PHP job class: `@handles("App\\\\Jobs\\\\Foo", tries=3)`."""
-    return (registry or default_registry).handles(php_class, method, failed=failed, **knobs)
+    return (default_registry if registry is None else registry).handles(php_class, method, failed=failed, **knobs)

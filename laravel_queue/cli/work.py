@@ -56,6 +56,9 @@ def work(
     ] = "fail",
     concurrency: Annotated[int, typer.Option(help="Worker processes run by this command.")] = 1,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show job id, connection and queue.")] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port (/metrics).")
+    ] = None,
     env_file: EnvFileOption = None,
     app: AppOption = None,
 ) -> None:
@@ -79,16 +82,22 @@ def work(
     def run_one_worker() -> int:
         from laravel_queue.bus.lifecycle import lifecycle_for
         from laravel_queue.connections import Connections
+        from laravel_queue.ops.hooks import worker_events
 
         connections = Connections(settings)
+        events, metrics_server = worker_events(
+            settings, connection, queues, metrics_port=metrics_port, processes=concurrency
+        )
         try:
             worker = Worker(
-                connections, options=options, output=output, lifecycle=lifecycle_for(connections)
+                connections, options=options, output=output, lifecycle=lifecycle_for(connections), events=events
             )
             if once:
                 return worker.run_next_job(connection, queues)
             return worker.daemon(connection, queues)
         finally:
+            if metrics_server is not None:
+                metrics_server.close()
             connections.close()
 
     output.banner(queues)

@@ -98,6 +98,11 @@ class RedisJob(Job):
     def _release_to_backend(self, delay: int) -> None:
         self.driver.delete_and_release(self.queue, self.reserved, delay)
 
+    def give_back(self) -> None:
+        """Return the job exactly as it was listed, attempt not consumed (`--unknown=release`)."""
+        self._released = True
+        self.driver.give_back(self.queue, self.raw_bytes, self.reserved)
+
 
 class RedisQueue(Queue):
     """One Redis queue connection with Laravel's semantics (push, pop, release, delete, sizes)."""
@@ -130,6 +135,7 @@ class RedisQueue(Queue):
         self._size = client.register_script(redis_scripts.SIZE)
         self._clear = client.register_script(redis_scripts.CLEAR)
         self._pop = client.register_script(redis_scripts.POP)
+        self._give_back = client.register_script(redis_scripts.GIVE_BACK)
 
     @classmethod
     def from_config(cls, connections: Connections, cfg: QueueConnectionConfig) -> RedisQueue:
@@ -246,6 +252,10 @@ class RedisQueue(Queue):
         """Laravel's `deleteAndRelease`: the reserved copy moves to `:delayed` at now + delay."""
         keys = self.keys(queue)
         self._release(keys=[keys.delayed, keys.reserved], args=[reserved, self.now() + int(delay)])
+
+    def give_back(self, queue: str, raw: bytes, reserved: bytes) -> None:
+        keys = self.keys(queue)
+        self._give_back(keys=[keys.queue, keys.reserved, keys.notify], args=[raw, reserved])
 
     # -- sizes and maintenance --------------------------------------------------------------
     def size(self, queue: str | None = None) -> int:

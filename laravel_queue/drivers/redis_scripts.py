@@ -32,6 +32,17 @@ redis.call('zadd', KEYS[1], ARGV[2], ARGV[1])
 return true
 """
 
+# Not Laravel's: `--unknown=release` hands a job back to PHP workers untouched.
+# The original element (attempts not incremented) goes to the tail of the ready list
+# with a notify token, and the reservation is dropped, in one atomic step.
+# KEYS: queues:Q, queues:Q:reserved, queues:Q:notify; ARGV: original element, reserved copy
+GIVE_BACK = """
+redis.call('zrem', KEYS[2], ARGV[2])
+redis.call('rpush', KEYS[1], ARGV[1])
+redis.call('rpush', KEYS[3], 1)
+return true
+"""
+
 # KEYS: queues:Q, queues:Q:delayed, queues:Q:reserved
 SIZE = """
 return redis.call('llen', KEYS[1]) + redis.call('zcard', KEYS[2]) + redis.call('zcard', KEYS[3])

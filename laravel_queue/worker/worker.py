@@ -280,9 +280,11 @@ class Worker:
             return
         if retry_until is None and (max_tries == 0 or job.attempts() <= max_tries):
             return
-        exc = MaxAttemptsExceededError.for_job(job.display_name)
-        self._fail_job(job, exc)
-        raise exc
+        try:
+            raise MaxAttemptsExceededError.for_job(job.display_name)
+        except MaxAttemptsExceededError as exc:  # raised first, so failed_jobs shows where
+            self._fail_job(job, exc)
+            raise
 
     def _call(self, job: Job) -> None:
         """CallQueuedHandler::call for object jobs, the registered function for string jobs."""
@@ -391,7 +393,10 @@ class Worker:
 
     def _on_timeout(self, job: Job) -> None:
         """The watchdog's bookkeeping (§8.6) before the process is killed."""
-        exc = TimeoutExceededError.for_job(_safe_display(job))
+        try:
+            raise TimeoutExceededError.for_job(_safe_display(job))
+        except TimeoutExceededError as raised:
+            exc = raised
         try:
             self._fail_if_will_exceed_attempts(job, exc)
             if not job.has_failed():

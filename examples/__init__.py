@@ -1,0 +1,1 @@
+"""Runnable examples: `examples.jobs` (handlers) and `examples.schedule` (a schedule)."""

@@ -1,0 +1,324 @@
+"""Worker metrics (Prometheus text over HTTP) and OpenTelemetry spans, fed by real jobs on Redis.
+
+The worker runs real string jobs from a Redis queue; the endpoint is read over a
+real socket; `queue:work --metrics-port` is exercised as a subprocess.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, free_port, wait_for
+
+from laravel_queue.config import load_settings
+from laravel_queue.connections import Connections
+from laravel_queue.ops.hooks import depth_reader
+from laravel_queue.ops.metrics import CONTENT_TYPE, WorkerMetrics, start_metrics_server
+from laravel_queue.payload import php_json_encode, string_job_payload
+from laravel_queue.registry import Registry
+from laravel_queue.schema import migrate
+from laravel_queue.worker import Worker, WorkerOptions
+from laravel_queue.worker.exceptions import TimeoutExceededError
+from laravel_queue.worker.lifecycle import WorkerEvents
+from laravel_queue.worker.output import WorkerOutput
+
+SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? \S+$')
+
+
+@pytest.fixture
+def env(redis_env: dict[str, str], sqlite_env: dict[str, str], redis_client: Any) -> dict[str, str]:
+    return {**sqlite_env, **redis_env, "APP_ENV": "local"}
+
+
+@pytest.fixture
+def conns(env: dict[str, str]) -> Iterator[Connections]:
+    connections = Connections(load_settings(environ=env))
+    migrate(connections.db())
+    yield connections
+    connections.close()
+
+
+def push(conns: Connections, job: str, data: Any = None, **fields: Any) -> dict[str, Any]:
+    queue = conns.queue()
+    payload = string_job_payload(f"{job}@handle", data)
+    payload.update(fields)
+    payload = queue.prepare_payload(payload)
+    queue.push_raw(php_json_encode(payload), "default")
+    return payload
+
+
+def registry_with_outcomes() -> Registry:
+    registry = Registry()
+
+    def boom(job: Any, data: Any) -> None:
+        raise RuntimeError("boom")
+
+    registry.register("Tests\\Ok", lambda job, data: None)
+    registry.register("Tests\\Boom", boom)
+    registry.register("Tests\\SelfRelease", lambda job, data: job.release(30))
+    return registry
+
+
+def run_worker(conns: Connections, registry: Registry, events: WorkerEvents) -> None:
+    worker = Worker(
+        conns,
+        registry=registry,
+        options=WorkerOptions(sleep=0, stop_when_empty=True, backoff="60"),
+        output=WorkerOutput(io.StringIO()),
+        events=events,
+    )
+    assert worker.daemon(None, ["default"]) == 0
+
+
+def samples(text: str) -> dict[str, float]:
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            assert SAMPLE.match(line), f"not exposition format 0.0.4: {line!r}"
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+def scrape(port: int) -> tuple[str, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.headers["Content-Type"], response.read().decode()
+
+
+def test_counters_histogram_and_depth_over_http(env: dict[str, str], conns: Connections) -> None:
+    settings = load_settings(environ=env)
+    metrics = WorkerMetrics(depth_source=depth_reader(settings, None, ["default"]), depth_ttl=0)
+    push(conns, "Tests\\Ok")
+    push(conns, "Tests\\Ok")
+    push(conns, "Tests\\Boom", maxTries=3)  # released with --backoff 60
+    push(conns, "Tests\\Boom", maxTries=1)  # fails for good
+    push(conns, "Tests\\SelfRelease")
+    run_worker(conns, registry_with_outcomes(), metrics.attach(WorkerEvents()))
+
+    server = start_metrics_server(metrics, 0, host="127.0.0.1")
+    try:
+        content_type, text = scrape(server.port)
+    finally:
+        server.close()
+
+    assert content_type == CONTENT_TYPE
+    values = samples(text)
+    where = 'connection="redis",queue="default"'
+    assert values[f'laravel_queue_jobs_processed_total{{{where},job="Tests\\\\Ok"}}'] == 2
+    assert values[f'laravel_queue_jobs_processed_total{{{where},job="Tests\\\\SelfRelease"}}'] == 1
+    assert values[f'laravel_queue_jobs_released_total{{{where},job="Tests\\\\Boom"}}'] == 1
+    assert values[f'laravel_queue_jobs_released_total{{{where},job="Tests\\\\SelfRelease"}}'] == 1
+    assert values[f'laravel_queue_jobs_failed_total{{{where},job="Tests\\\\Boom"}}'] == 1
+    assert not any(name.startswith("laravel_queue_jobs_timed_out_total{") for name in values)
+    assert values[f'laravel_queue_job_duration_seconds_count{{{where},job="Tests\\\\Ok"}}'] == 2
+    assert values[f'laravel_queue_job_duration_seconds_bucket{{{where},job="Tests\\\\Boom",le="+Inf"}}'] == 2
+    buckets = [
+        v
+        for k, v in values.items()
+        if k.startswith("laravel_queue_job_duration_seconds_bucket{" + where + ',job="Tests\\\\Ok"')
+    ]
+    assert buckets == sorted(buckets) and buckets[-1] == 2  # cumulative
+    assert values[f"laravel_queue_size{{{where}}}"] == 2  # the two released jobs wait in :delayed
+    assert values[f'laravel_queue_jobs{{{where},state="delayed"}}'] == 2
+    assert values[f'laravel_queue_jobs{{{where},state="pending"}}'] == 0
+    assert "# TYPE laravel_queue_job_duration_seconds histogram" in text
+    assert "# TYPE laravel_queue_jobs_processed_total counter" in text
+
+
+def test_a_timeout_failure_counts_as_failed_and_timed_out(conns: Connections) -> None:
+    metrics = WorkerMetrics()
+    push(conns, "Tests\\Slow")
+    job = conns.queue().pop("default")
+    assert job is not None
+    metrics.on_failing(job, TimeoutExceededError.for_job(job.display_name))
+    values = samples(metrics.render())
+    labels = 'connection="redis",queue="default",job="Tests\\\\Slow"'
+    assert values[f"laravel_queue_jobs_timed_out_total{{{labels}}}"] == 1
+    assert values[f"laravel_queue_jobs_failed_total{{{labels}}}"] == 1
+
+
+def test_depth_errors_are_counted_not_raised() -> None:
+    def broken() -> list[Any]:
+        raise ConnectionError("redis is down")
+
+    metrics = WorkerMetrics(depth_source=broken, depth_ttl=0)
+    assert samples(metrics.render())["laravel_queue_depth_errors_total"] == 1
+
+
+def test_queue_work_metrics_port(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "jobs.log"
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("laravel-queue")),
+            "queue:work",
+            "redis",
+            "--sleep",
+            "0.1",
+            "--jobs",
+            "tests.support.worker_jobs",
+            "--metrics-port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        push(conns, "Tests\\Record", {"log": str(log), "n": 1})
+        key = 'laravel_queue_jobs_processed_total{connection="redis",queue="default",job="Tests\\\\Record"}'
+
+        def processed() -> float:
+            try:
+                return samples(scrape(port)[1]).get(key, 0)
+            except OSError:
+                return 0
+
+        assert wait_for(processed, timeout=20, what="the worker's metrics to count the job") == 1
+        assert log.read_text().startswith("1 ")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=20)[0].decode()
+    assert process.returncode == 0, output
+
+
+# -- tracing ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def span_exporter() -> Any:
+    # opentelemetry is optional (extra `otel`); the test runs wherever the SDK is installed (dev extra)
+    pytest.importorskip("opentelemetry.sdk.trace", reason="opentelemetry-sdk is not installed")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter, provider.get_tracer("tests")
+
+
+def test_each_job_runs_inside_a_consumer_span(conns: Connections, span_exporter: Any) -> None:
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    from laravel_queue.ops.tracing import JobTracer
+
+    exporter, tracer = span_exporter
+    registry = registry_with_outcomes()
+
+    def traced(job: Any, data: Any) -> None:
+        with tracer.start_as_current_span("inner work"):
+            pass
+
+    registry.register("Tests\\Traced", traced)
+    ok = push(conns, "Tests\\Traced")
+    bad = push(conns, "Tests\\Boom", maxTries=1)
+    run_worker(conns, registry, JobTracer(tracer).attach(WorkerEvents()))
+
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    job_span, inner, failed = spans["process Tests\\Traced"], spans["inner work"], spans["process Tests\\Boom"]
+    assert job_span.kind is SpanKind.CONSUMER
+    assert job_span.attributes["laravel.job.uuid"] == ok["uuid"]
+    assert job_span.attributes["laravel.job.class"] == "Tests\\Traced"
+    assert job_span.attributes["messaging.destination.name"] == "default"
+    assert job_span.attributes["laravel.job.attempt"] == 1
+    assert inner.parent is not None and inner.parent.span_id == job_span.context.span_id
+    assert job_span.status.status_code is not StatusCode.ERROR
+    assert failed.attributes["laravel.job.uuid"] == bad["uuid"]
+    assert failed.status.status_code is StatusCode.ERROR and failed.attributes["laravel.job.failed"] is True
+    assert [event.name for event in failed.events] == ["job.failed", "exception"]
+
+
+TRACED_JOBS_MODULE = """
+import json, os
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from laravel_queue import handles
+
+
+class FileExporter(SpanExporter):
+    def export(self, spans):
+        with open(os.environ["SPANS_FILE"], "a") as out:
+            for span in spans:
+                out.write(json.dumps({"name": span.name, "attributes": dict(span.attributes)}) + "\\n")
+        return SpanExportResult.SUCCESS
+
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(FileExporter()))
+trace.set_tracer_provider(provider)
+
+
+@handles("Tests\\\\Traced")
+def traced(job, data):
+    pass
+"""
+
+
+def test_queue_work_traces_jobs_when_the_app_configured_an_sdk(
+    env: dict[str, str], conns: Connections, tmp_path: Path
+) -> None:
+    pytest.importorskip("opentelemetry.sdk.trace", reason="opentelemetry-sdk is not installed")
+    (tmp_path / "traced_jobs.py").write_text(TRACED_JOBS_MODULE)
+    spans_file = tmp_path / "spans.jsonl"
+    payload = push(conns, "Tests\\Traced")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("laravel-queue")),
+            "queue:work",
+            "redis",
+            "--once",
+            "--sleep=0",
+            "--jobs",
+            "traced_jobs",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(tmp_path), "SPANS_FILE": str(spans_file)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (span,) = [json.loads(line) for line in spans_file.read_text().splitlines()]
+    assert span["name"] == "process Tests\\Traced"
+    assert span["attributes"]["laravel.job.uuid"] == payload["uuid"]
+    assert span["attributes"]["laravel.job.class"] == "Tests\\Traced"
+
+
+def test_no_tracing_hooks_without_a_configured_sdk(env: dict[str, str]) -> None:
+    from laravel_queue.ops.hooks import worker_events
+    from laravel_queue.ops.tracing import tracing_configured
+
+    assert not tracing_configured()  # this test process never sets a global tracer provider
+    events, server = worker_events(load_settings(environ=env), None, ["default"])
+    assert server is None and events.before == [] and events.after == []
+
+
+def test_a_busy_metrics_port_is_a_clear_usage_error(env: dict[str, str]) -> None:
+    import socket
+
+    from typer.testing import CliRunner
+
+    from laravel_queue.cli import app
+
+    with socket.socket() as busy:
+        busy.bind(("", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["queue:work", "redis", "--once", f"--metrics-port={port}"], env=env)
+    assert result.exit_code == 2
+    assert "--metrics-port" in result.output and f"cannot listen for metrics on port {port}" in result.output
