@@ -271,7 +271,8 @@ def command_payload(
     `connection`/`queue`/`delay` given here are set on the command first, as
     `->onConnection()`, `->onQueue()` and `->delay()` do in PHP.
     """
-    payload, _ = _build_payload(command, connection, queue, delay, default_registry if registry is None else registry, encrypter, version)
+    registry = default_registry if registry is None else registry
+    payload, _ = _build_payload(command, connection, queue, delay, registry, encrypter, version)
     return payload
 
 

@@ -94,6 +94,8 @@ class Job(ABC):
                 decoded = json.loads(self.raw_body)
             except (ValueError, TypeError) as exc:
                 raise InvalidPayloadError(f"job payload is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise InvalidPayloadError("job payload JSON is nested too deeply to decode") from None
             if not isinstance(decoded, dict):
                 raise InvalidPayloadError(f"job payload is not a JSON object (got {type(decoded).__name__})")
             self._payload = decoded

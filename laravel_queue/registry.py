@@ -288,7 +288,8 @@ class Registry:
         name = self.resolve_name(payload)
         if payload.get("job") == CALL_QUEUED_HANDLER:
             candidates: list[tuple[str, str | None]] = [(name, None)]
-            command_name = (payload.get("data") or {}).get("commandName")
+            data = payload.get("data")
+            command_name = data.get("commandName") if isinstance(data, dict) else None
             if isinstance(command_name, str) and command_name != name:
                 candidates.append((command_name, None))  # a handler for the wrapper itself
         else:

@@ -304,3 +304,54 @@ def db(db_env: dict[str, str]) -> Iterator[Any]:
     database = connect(load_settings(environ=db_env).db_connection())
     yield database
     database.close()
+
+
+# -- worker subprocesses (reliability and security tests) ---------------------------------------
+
+
+class WorkerProcess:
+    """A `queue:work` subprocess whose combined output goes to a file (a pipe could fill and block it)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], output: Path) -> None:
+        self.proc = proc
+        self.output = output
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def text(self) -> str:
+        return self.output.read_text(encoding="utf-8", errors="replace") if self.output.exists() else ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL and reap: the worker gets no chance to finish or acknowledge anything."""
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start `laravel-queue queue:work` subprocesses; any still running is killed at teardown."""
+    started: list[WorkerProcess] = []
+
+    def spawn(env: dict[str, str], *args: str, jobs: str = "tests.support.reliability_jobs") -> WorkerProcess:
+        output = tmp_path / f"worker-{len(started)}.out"
+        with output.open("wb") as sink:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "laravel_queue", "queue:work", "--jobs", jobs, "--sleep", "0.05", *args],
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        worker = WorkerProcess(proc, output)
+        started.append(worker)
+        return worker
+
+    yield spawn
+    for worker in started:
+        worker.kill()

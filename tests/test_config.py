@@ -28,7 +28,10 @@ def test_laravel_12_defaults_with_an_empty_environment(tmp_path: Path) -> None:
     assert settings.queue.batching.table == "job_batches"
     redis_queue = settings.queue.connections["redis"]
     assert (redis_queue.connection, redis_queue.queue, redis_queue.retry_after, redis_queue.block_for) == (
-        "default", "default", 90, None,
+        "default",
+        "default",
+        90,
+        None,
     )
     database_queue = settings.queue.connections["database"]
     assert (database_queue.table, database_queue.queue, database_queue.retry_after) == ("jobs", "default", 90)
@@ -99,8 +102,13 @@ def test_app_path_reads_its_env_and_resolves_relative_paths(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("REDIS_PORT", "six"), ("DB_QUEUE_RETRY_AFTER", "soon"), ("QUEUE_CONNECTION", "beanstalk"),
-     ("REDIS_SERIALIZER", "igbinary"), ("LARAVEL_VERSION", "twelve")],
+    [
+        ("REDIS_PORT", "six"),
+        ("DB_QUEUE_RETRY_AFTER", "soon"),
+        ("QUEUE_CONNECTION", "beanstalk"),
+        ("REDIS_SERIALIZER", "igbinary"),
+        ("LARAVEL_VERSION", "twelve"),
+    ],
 )
 def test_invalid_values_fail_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
@@ -142,3 +150,23 @@ def test_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output.startswith("laravel-queue ")
+
+
+def test_db_url_parts_win_over_separate_variables() -> None:
+    settings = load_settings(
+        environ={
+            "DB_CONNECTION": "pgsql",
+            "DB_HOST": "ignored",
+            "DB_URL": "postgresql://u:p%40ss@db.example:6543/app?sslmode=require",
+        }
+    )
+    cfg = settings.db_connection()
+    assert (cfg.host, cfg.port, cfg.database, cfg.username, cfg.sslmode) == ("db.example", 6543, "app", "u", "require")
+    assert cfg.password is not None and cfg.password.get_secret_value() == "p@ss"
+    assert load_settings(environ={"DB_URL": "sqlite:////tmp/x.sqlite"}).db_connection().database == "/tmp/x.sqlite"
+
+
+def test_null_failed_driver_selects_the_null_provider() -> None:
+    assert load_settings(environ={"QUEUE_FAILED_DRIVER": "null"}).queue.failed.driver == "null"
+    assert load_settings(environ={"QUEUE_FAILED_DRIVER": "(null)"}).queue.failed.driver == "null"
+    assert load_settings(environ={}).queue.failed.driver == "database-uuids"

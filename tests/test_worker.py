@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import laravel_fixture
 
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
@@ -21,7 +22,6 @@ from laravel_queue.registry import Registry
 from laravel_queue.worker import Worker, WorkerOptions
 from laravel_queue.worker.output import WorkerOutput, runtime_for_humans
 from laravel_queue.worker.worker import RESTART_KEY, backoff_for, paused_key
-from conftest import laravel_fixture
 
 
 @pytest.fixture(params=["redis", "sqlite"])
@@ -211,9 +211,8 @@ def test_unknown_class_fails_by_default_with_a_clear_message(conns: Connections)
 
 def test_unknown_class_release_policy_gives_it_back_unchanged(conns: Connections) -> None:
     payload = push(conns, "App\\Jobs\\PhpOnly")
-    worker = Worker(
-        conns, registry=Registry(), options=WorkerOptions(sleep=0, unknown="release"), output=WorkerOutput(io.StringIO())
-    )
+    options = WorkerOptions(sleep=0, unknown="release")
+    worker = Worker(conns, registry=Registry(), options=options, output=WorkerOutput(io.StringIO()))
     worker.run_next_job(None, ["default"])
     queue = conns.queue()
     assert failed_records(conns) == []

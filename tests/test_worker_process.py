@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT, wait_for
 
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
 from laravel_queue.payload import php_json_encode, string_job_payload
-from conftest import ROOT, wait_for
 
 
 @pytest.fixture

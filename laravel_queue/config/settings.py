@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -234,6 +235,10 @@ class _Env:
             return "1" if value else ""
         return value
 
+    def is_null(self, name: str) -> bool:
+        """Set to Laravel's `null` literal (env() then returns null, not the default)."""
+        return name in self.values and self.raw(name) is None
+
     def req(self, name: str, default: str) -> str:
         value = self.str(name, default)
         return default if value is None else value
@@ -375,7 +380,7 @@ def _queue(env: _Env) -> QueueConfig:
         default=default,
         connections=connections,
         failed=FailedConfig(
-            driver=env.req("QUEUE_FAILED_DRIVER", "database-uuids"),
+            driver="null" if env.is_null("QUEUE_FAILED_DRIVER") else env.req("QUEUE_FAILED_DRIVER", "database-uuids"),
             database=default_db,
             table=env.req("QUEUE_FAILED_TABLE", "failed_jobs"),
             path=Path(failed_path) if failed_path else None,
@@ -409,7 +414,7 @@ def _database(env: _Env, base_path: Path, version: tuple[int, int]) -> DatabaseC
             ssl_ca=env.str("MYSQL_ATTR_SSL_CA"),
         )
 
-    connections = {
+    connections: dict[str, DatabaseConnectionConfig] = {
         "sqlite": DatabaseConnectionConfig(
             name="sqlite",
             driver="sqlite",
@@ -427,7 +432,51 @@ def _database(env: _Env, base_path: Path, version: tuple[int, int]) -> DatabaseC
     default = env.req("DB_CONNECTION", "sqlite")
     if default not in connections:
         raise ConfigError(f"DB_CONNECTION: unknown connection {default!r} (known: {', '.join(connections)})")
+    connections = {name: _apply_db_url(cfg) for name, cfg in connections.items()}
     return DatabaseConfig(default=default, connections=connections, redis=_redis(env, version))
+
+
+_URL_DRIVERS = {"mysql": "mysql", "mariadb": "mariadb", "pgsql": "pgsql", "postgres": "pgsql",
+                "postgresql": "pgsql", "sqlite": "sqlite"}
+
+
+def _apply_db_url(cfg: DatabaseConnectionConfig) -> DatabaseConnectionConfig:
+    """Laravel's ConfigurationUrlParser: the parts of DB_URL win over the separate DB_* values."""
+    if cfg.url is None:
+        return cfg
+    raw = cfg.url.get_secret_value()
+    parsed = urlsplit(raw)
+    scheme = parsed.scheme.lower()
+    if scheme not in _URL_DRIVERS:
+        raise ConfigError(f"DB_URL: unsupported scheme {scheme!r} (use mysql, mariadb, pgsql or sqlite)")
+    if _URL_DRIVERS[scheme] != cfg.driver and not (cfg.driver == "mariadb" and scheme == "mysql"):
+        return cfg  # a URL for another engine leaves this connection as configured
+    updates: dict[str, Any] = {}
+    if cfg.driver == "sqlite":
+        rest = raw.split(":", 1)[1]  # sqlite:///relative, sqlite:////absolute, sqlite::memory:
+        path = rest[3:] if rest.startswith("///") else rest.lstrip("/")
+        updates["database"] = ":memory:" if path.endswith(":memory:") else unquote(path)
+    else:
+        try:
+            port = parsed.port
+        except ValueError:
+            raise ConfigError("DB_URL: the port is not a number") from None
+        if parsed.hostname:
+            updates["host"] = parsed.hostname
+        if port:
+            updates["port"] = port
+        if parsed.username:
+            updates["username"] = unquote(parsed.username)
+        if parsed.password is not None:
+            updates["password"] = SecretStr(unquote(parsed.password))
+        if parsed.path.strip("/"):
+            updates["database"] = unquote(parsed.path.lstrip("/"))
+        query = dict(parse_qsl(parsed.query))
+        if "sslmode" in query:
+            updates["sslmode"] = query["sslmode"]
+        if "charset" in query:
+            updates["charset"] = query["charset"]
+    return cfg.model_copy(update=updates)
 
 
 def _redis(env: _Env, version: tuple[int, int]) -> RedisConfig:

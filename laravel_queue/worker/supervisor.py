@@ -10,6 +10,7 @@ in place of one killed by a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -43,10 +44,8 @@ def run_children(count: int, work: Callable[[], int]) -> int:
         if signum in _STOP_SIGNALS:
             stopping = True
         for pid in list(children):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
 
     for sig in _FORWARDED:
         signal.signal(sig, forward)

@@ -98,6 +98,7 @@ class Worker:
         self._pending_ack: Job | None = None
         self._defer_delete = False
         self._deferred_job: Job | None = None
+        self._gave_back = False
         self._watchdog: Watchdog | None = None
         self._last_restart: Any = None
         self._cache: Any = None
@@ -128,7 +129,10 @@ class Worker:
                     found_nothing = False
                     jobs_processed += 1
                     self._run_job(queue, job, armed=True)
-                    if self.options.rest > 0:
+                    if self._gave_back:  # only PHP can run it: don't spin on it
+                        self._gave_back = False
+                        self._sleep(self.options.sleep)
+                    elif self.options.rest > 0:
                         self._sleep(self.options.rest)
                 else:
                     found_nothing = True
@@ -207,22 +211,31 @@ class Worker:
 
     # -- getting jobs ------------------------------------------------------------------------
     def _next_job(self, queue: Queue, queues: list[str], paused: set[str]) -> Job | None:
-        """First job in queue-priority order; the previous job's delete rides on the first pop."""
-        ack = self._pending_ack
+        """First job in queue-priority order; the previous job's delete rides on the first pop.
+
+        If a pop raises, its ack was not applied: it stays pending for the next pop.
+        """
+        ack, self._pending_ack = self._pending_ack, None
         try:
             for index, name in enumerate(queues):
                 if name in paused:
                     continue
                 job = queue.pop(name, index, ack=ack)
                 ack = None
-                self._pending_ack = None
                 if job is not None:
                     return job
+            return None
         except Exception as exc:
+            unreservable = getattr(exc, "job", None)
+            if isinstance(unreservable, Job):  # a row the driver cannot reserve: Laravel 12.54 fails it
+                unreservable.on_fail = self._fail_job
+                self._fail_job(unreservable, exc)
+                return None
             log.error("could not pop from [%s]: %s", queue.connection_name, exc)
             self._sleep(1)
             return None
-        return None
+        finally:
+            self._pending_ack = ack
 
     def _flush_ack(self, queue: Queue) -> None:
         if self._pending_ack is not None:
@@ -319,6 +332,7 @@ class Worker:
             give_back()
         else:
             job.release(0)
+        self._gave_back = True
         log.info("no Python handler for %s; given back to the queue", job.display_name)
 
     def _encrypter(self) -> Any:

@@ -1,0 +1,78 @@
+"""`laravel-queue migrate`: create the queue, failed-job, batch and cache tables Laravel's
+skeleton migrations create, each on the connection the configuration names for it.
+
+Existing tables are left exactly as they are, so running it against an app PHP already
+migrated does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
+from laravel_queue.config import ConfigError, Settings
+from laravel_queue.connections import Connections
+from laravel_queue.db import DatabaseError
+from laravel_queue.schema import migrate as migrate_tables
+
+
+def table_plan(settings: Settings, database: str | None = None) -> dict[str, dict[str, str | bool | None]]:
+    """{connection name: migrate() keyword arguments} for every table to ensure."""
+    default = settings.database.default
+
+    def name(connection: str | None) -> str:
+        return database or connection or default
+
+    plan: dict[str, dict[str, str | bool | None]] = {}
+
+    def add(connection: str | None, **tables: str | bool | None) -> None:
+        plan.setdefault(name(connection), {}).update(tables)
+
+    for cfg in settings.queue.connections.values():
+        if cfg.driver == "database":
+            add(cfg.connection, jobs_table=cfg.table)
+    add(settings.queue.batching.database, batches_table=settings.queue.batching.table)
+    failed = settings.queue.failed
+    if failed.driver not in ("file", "null", "dynamodb", ""):
+        add(failed.database, failed_table=failed.table, failed_uuids=failed.driver == "database-uuids")
+    for store in settings.cache.stores.values():
+        if store.driver == "database":
+            add(store.connection, cache_table=store.table)
+            add(store.lock_connection or store.connection, lock_table=store.lock_table)
+    return plan
+
+
+def migrate_command(
+    env_file: EnvFileOption = None,
+    app: AppOption = None,
+    database: Annotated[
+        str | None, typer.Option("--database", help="Create every table on this database connection instead.")
+    ] = None,
+) -> None:
+    """Create the jobs, job_batches, failed_jobs, cache and cache_locks tables when absent."""
+    settings = resolve_settings(env_file, app)
+    connections = Connections(settings)
+    created_any = False
+    try:
+        for connection, tables in table_plan(settings, database).items():
+            arguments = {
+                "jobs_table": None, "failed_table": None, "batches_table": None, "cache_table": None,
+                "lock_table": None, **tables,
+            }
+            created = migrate_tables(connections.db(connection), **arguments)  # type: ignore[arg-type]
+            for table in created:
+                typer.echo(f"Created table [{table}] on connection [{connection}].")
+            created_any = created_any or bool(created)
+    except (ConfigError, DatabaseError, ValueError) as exc:
+        typer.secho(f"Migration failed: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        connections.close()
+    if not created_any:
+        typer.echo("Nothing to migrate: every table already exists.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("migrate")(migrate_command)

@@ -1,0 +1,273 @@
+"""The `database` queue driver: Laravel's DatabaseQueue, statement for statement.
+
+Rows, columns and SQL text are Laravel's (see laravel-compat.md §6), so PHP and Python
+workers can share one `jobs` table. One deliberate addition: `pop(..., ack=job)` deletes
+the previous finished job inside the same transaction as the next reservation, so a
+busy worker pays one commit per job instead of Laravel's two. What is stored is the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from laravel_queue.db import ConcurrencyError, Database, DatabaseError, LostConnectionError
+from laravel_queue.drivers.base import Queue
+from laravel_queue.job import Job
+
+if TYPE_CHECKING:
+    from laravel_queue.config.settings import QueueConnectionConfig
+    from laravel_queue.connections import Connections
+
+_COLUMNS = ("queue", "attempts", "reserved_at", "available_at", "created_at", "payload")
+_BULK_COLUMNS = tuple(sorted(_COLUMNS))  # Laravel sorts columns of a multi-row insert
+_BULK_CHUNK = 500
+
+
+class UnreservableJobError(DatabaseError):
+    """The selected row could not be marked reserved (e.g. `attempts` overflowing TINYINT).
+
+    Laravel 12.54+ fails such a job instead of leaving it to block the queue: `job` is the
+    handle to pass through the worker's failure path. The transaction (and any `ack`) was
+    rolled back."""
+
+    def __init__(self, message: str, job: DatabaseJob) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+class DatabaseJob(Job):
+    """A reserved `jobs` row: id, attempts after the reservation increment, raw payload."""
+
+    def __init__(self, queue_driver: DatabaseQueue, record: dict[str, Any], queue: str) -> None:
+        super().__init__(raw_body=str(record["payload"]), queue=queue, connection_name=queue_driver.connection_name)
+        self.record = record
+        self._driver = queue_driver
+
+    def attempts(self) -> int:
+        return int(self.record["attempts"])
+
+    @property
+    def job_id(self) -> int:
+        return int(self.record["id"])
+
+    def _delete_from_backend(self) -> None:
+        self._driver.delete_reserved(self.queue, self.job_id)
+
+    def _release_to_backend(self, delay: int) -> None:
+        self._driver.delete_and_release(self.queue, self, delay)
+
+    def give_back(self) -> None:
+        """Un-reserve the row as it was, attempt not consumed (`--unknown=release`)."""
+        self._released = True
+        self._driver.give_back(self)
+
+
+class DatabaseQueue(Queue):
+    """Jobs in a SQL table, reserved with a locked SELECT + UPDATE inside one transaction."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        table: str = "jobs",
+        connection_name: str = "database",
+        default_queue: str = "default",
+        retry_after: int | None = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(connection_name=connection_name, default_queue=default_queue)
+        self.db = db
+        self.table_name = table
+        self.retry_after = 60 if retry_after is None else int(retry_after)
+        self.clock = clock
+        self._sql: dict[str, str] | None = None
+
+    @classmethod
+    def from_config(cls, connections: Connections, cfg: QueueConnectionConfig) -> DatabaseQueue:
+        return cls(
+            connections.db(cfg.connection),
+            table=cfg.table,
+            connection_name=cfg.name,
+            default_queue=cfg.queue,
+            retry_after=cfg.retry_after,
+        )
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- SQL, built once per connection with Laravel's grammar output ---------------------------
+    @property
+    def sql(self) -> dict[str, str]:
+        if self._sql is None:
+            self._sql = self._build_sql()
+        return self._sql
+
+    def _build_sql(self) -> dict[str, str]:
+        db = self.db
+        t = db.table(self.table_name)
+        q = db.quote_identifier
+        cols = ", ".join(q(c) for c in _COLUMNS)
+        row_lock = "" if db.dialect == "sqlite" else " for update"
+        pop_lock = " FOR UPDATE SKIP LOCKED" if db.supports_skip_locked() else row_lock
+        queue = f"{q('queue')} = ?"
+        pending = f"{queue} and {q('reserved_at')} is null and {q('available_at')} <= ?"
+        return {
+            "insert": f"insert into {t} ({cols}) values (?, ?, ?, ?, ?, ?)",
+            "select_next": (
+                f"select * from {t} where {queue} and (({q('reserved_at')} is null and {q('available_at')} <= ?)"
+                f" or ({q('reserved_at')} <= ?)) order by {q('id')} asc limit 1{pop_lock}"
+            ),
+            "reserve": f"update {t} set {q('reserved_at')} = ?, {q('attempts')} = ? where {q('id')} = ?",
+            "find_locked": f"select * from {t} where {q('id')} = ? limit 1{row_lock}",
+            "delete": f"delete from {t} where {q('id')} = ?",
+            "size": f"select count(*) as aggregate from {t} where {queue}",
+            "pending": f"select count(*) as aggregate from {t} where {pending}",
+            "delayed": (
+                f"select count(*) as aggregate from {t} where {queue} and {q('reserved_at')} is null"
+                f" and {q('available_at')} > ?"
+            ),
+            "reserved": f"select count(*) as aggregate from {t} where {queue} and {q('reserved_at')} is not null",
+            "oldest": f"select {q('available_at')} from {t} where {pending} order by {q('available_at')} asc limit 1",
+            "clear": f"delete from {t} where {queue}",
+        }
+
+    # -- push -----------------------------------------------------------------------------------
+    def push_raw(self, payload: str, queue: str | None = None, *, delay: int = 0) -> int:
+        """INSERT one row (attempts 0, reserved_at NULL); returns the new job id."""
+        return self._insert(self.get_queue(queue), payload, delay, attempts=0)
+
+    def _insert(self, queue: str, payload: str, delay: int, attempts: int) -> int:
+        now = self.now()
+        params = (queue, attempts, None, now + max(0, int(delay)), now, payload)
+        return self.db.insert_get_id(self.sql["insert"], params)
+
+    def push_raw_many(self, payloads: Sequence[str], queue: str | None = None, *, delay: int = 0) -> int:
+        """Laravel's `bulk()`: multi-row INSERTs (columns sorted, as Laravel writes them) in one
+        transaction; returns the number of rows stored."""
+        queue = self.get_queue(queue)
+        now = self.now()
+        q = self.db.quote_identifier
+        cols = ", ".join(q(c) for c in _BULK_COLUMNS)
+        # sorted order: attempts, available_at, created_at, payload, queue, reserved_at
+        rows = [(0, now + max(0, int(delay)), now, payload, queue, None) for payload in payloads]
+        with self.db.transaction():
+            for start in range(0, len(rows), _BULK_CHUNK):
+                chunk = rows[start : start + _BULK_CHUNK]
+                values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+                params = [value for row in chunk for value in row]
+                self.db.execute(f"insert into {self.db.table(self.table_name)} ({cols}) values {values}", params)
+        return len(rows)
+
+    # -- pop ------------------------------------------------------------------------------------
+    def pop(self, queue: str | None = None, index: int = 0, *, ack: Job | None = None) -> DatabaseJob | None:
+        """Reserve the oldest available (or expired-reserved) job of `queue`.
+
+        `ack` (a finished DatabaseJob marked `delete_later()`) is deleted in the same
+        transaction. If this raises, nothing was reserved and `ack` was NOT deleted:
+        carry it to the next pop or `flush_acks`. A lost connection or deadlock is retried
+        once on a fresh connection."""
+        queue = self.get_queue(queue)
+        ack_id = self._ack_id(ack)
+        selected: list[dict[str, Any]] = []
+
+        def reserve() -> dict[str, Any] | None:
+            selected.clear()
+            now = self.now()
+            select = (self.sql["select_next"], (queue, now, now - self.retry_after), "one")
+            if ack_id is None:
+                record = self.db.batch([select])[0]
+            else:  # one round trip on MySQL: BEGIN + DELETE ack + SELECT next
+                record = self.db.batch([(self.sql["delete"], (ack_id,), "rowcount"), select])[1]
+            if record is None:
+                return None
+            record["attempts"] = int(record["attempts"]) + 1
+            record["reserved_at"] = now
+            selected.append(record)
+            # sent with the COMMIT: one round trip less per job on MySQL
+            self.db.execute_deferred(self.sql["reserve"], (now, record["attempts"], record["id"]))
+            return record
+
+        try:
+            record = self.db.run_transaction(reserve)
+        except (LostConnectionError, ConcurrencyError):
+            raise
+        except DatabaseError as exc:
+            if selected:  # Laravel 12.54+: a row that cannot be reserved is failed, not retried forever
+                job = DatabaseJob(self, selected[-1], queue)
+                raise UnreservableJobError(f"job {job.job_id} cannot be reserved: {exc}", job) from exc
+            raise
+        return None if record is None else DatabaseJob(self, record, queue)
+
+    def _ack_id(self, ack: Job | None) -> int | None:
+        if ack is None:
+            return None
+        if not isinstance(ack, DatabaseJob) or ack._driver.db is not self.db:
+            raise ValueError(f"ack must be a DatabaseJob of connection [{self.connection_name}], got {ack!r}")
+        return ack.job_id
+
+    def flush_acks(self, jobs: list[Job]) -> None:
+        """Delete finished jobs that no pop carried, in one transaction."""
+        ids = [job_id for job_id in (self._ack_id(job) for job in jobs) if job_id is not None]
+        if not ids:
+            return
+
+        def delete_all() -> None:
+            for job_id in ids:
+                self.db.execute(self.sql["delete"], (job_id,))
+
+        self.db.run_transaction(delete_all)
+
+    # -- delete / release ---------------------------------------------------------------------
+    def delete_reserved(self, queue: str, job_id: int) -> None:
+        """Laravel's deleteReserved: locked existence check, then DELETE, in one transaction."""
+
+        def delete() -> None:
+            if self.db.fetch_one(self.sql["find_locked"], (job_id,)) is not None:
+                self.db.execute(self.sql["delete"], (job_id,))
+
+        self.db.run_transaction(delete)
+
+    def delete_and_release(self, queue: str, job: DatabaseJob, delay: int) -> int:
+        """Laravel's deleteAndRelease: delete the reserved row and INSERT it anew (new id,
+        created_at now, attempts kept, available after `delay`). Returns the new id."""
+
+        def release() -> int:
+            if self.db.fetch_one(self.sql["find_locked"], (job.job_id,)) is not None:
+                self.db.execute(self.sql["delete"], (job.job_id,))
+            return self._insert(queue, job.raw_body, delay, attempts=job.attempts())
+
+        return self.db.run_transaction(release)
+
+    def give_back(self, job: DatabaseJob) -> None:
+        """Not Laravel's: clear the reservation and undo its attempt, so a PHP worker takes the row
+        as it was before this worker reserved it (same id, same place in the queue)."""
+        table = self.db.table(self.table_name)
+        self.db.execute(
+            f"UPDATE {table} SET reserved_at = NULL, attempts = ? WHERE id = ?",
+            (max(job.attempts() - 1, 0), job.job_id),
+        )
+
+    # -- sizes ------------------------------------------------------------------------------------
+    def size(self, queue: str | None = None) -> int:
+        return int(self.db.fetch_value(self.sql["size"], (self.get_queue(queue),)) or 0)
+
+    def pending_size(self, queue: str | None = None) -> int:
+        return int(self.db.fetch_value(self.sql["pending"], (self.get_queue(queue), self.now())) or 0)
+
+    def delayed_size(self, queue: str | None = None) -> int:
+        return int(self.db.fetch_value(self.sql["delayed"], (self.get_queue(queue), self.now())) or 0)
+
+    def reserved_size(self, queue: str | None = None) -> int:
+        return int(self.db.fetch_value(self.sql["reserved"], (self.get_queue(queue),)) or 0)
+
+    def creation_time_of_oldest_pending_job(self, queue: str | None = None) -> int | None:
+        value = self.db.fetch_value(self.sql["oldest"], (self.get_queue(queue), self.now()))
+        return None if value is None else int(value)
+
+    def clear(self, queue: str | None = None) -> int:
+        return self.db.execute(self.sql["clear"], (self.get_queue(queue),))
+
+    def close(self) -> None:
+        """The Database is shared through Connections, which closes it."""

@@ -1,0 +1,60 @@
+"""The benchmark harness in quick mode: every job of every run ran exactly once (no speed asserted).
+
+Runs the real `laravel-queue queue:work` subprocesses on Redis and SQLite with 200
+jobs, the way `benchmarks/run_all.sh` does, so a broken harness is found before a
+15-minute benchmark run is wasted on it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # benchmarks/ is a top-level folder of the repo, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_worker import QUICK_MODES, Config, run  # noqa: E402
+from benchmarks.report import render  # noqa: E402
+
+JOBS = 200
+
+
+@pytest.fixture
+def quick_config(redis_server: tuple[str, int], tmp_path: Path) -> Config:
+    return Config(
+        backends=["redis", "sqlite"],
+        jobs=JOBS,
+        runs=1,
+        modes=QUICK_MODES,
+        laravel_comparison=False,
+        latency_jobs=5,
+        memory_jobs=0,
+        limits=False,
+        redis_host=redis_server[0],
+        redis_port=redis_server[1],
+        workdir=tmp_path,
+        log=lambda line: None,
+    )
+
+
+def test_quick_benchmark_runs_every_job_once_and_reports_it(quick_config: Config) -> None:
+    report = run(quick_config, "pytest")
+
+    assert report.errors == []
+    seen = {(result.backend, result.mode.label) for result in report.throughput}
+    assert seen == {(backend, mode.label) for backend in ("redis", "sqlite") for mode in QUICK_MODES}
+    for result in report.throughput:
+        assert [run.completed for run in result.runs] == [JOBS], (result.backend, result.mode.label)
+        assert all(code == 0 for run in result.runs for code in run.process.exit_codes)
+    assert {latency.backend for latency in report.latency} == {"redis", "sqlite"}
+    assert all(len(latency.latencies_ms) == 5 for latency in report.latency)
+    assert report.design_commits["sqlite"] > 0
+
+    text = render(report)
+    for heading in ("## Throughput of no-op jobs", "## Round trips and commits per job", "## Latency, push to start"):
+        assert heading in text
+    assert "| redis | 1 process | 200 |" in text
+    assert "| sqlite | --concurrency 4 | 200 |" in text
