@@ -70,7 +70,7 @@ def batch_row(conns: Connections, batch_id: str = BATCH_ID) -> dict[str, Any]:
 
 def work(conns: Connections, registry: Registry, callbacks: BatchCallbacks | None = None) -> None:
     lifecycle = BusLifecycle(conns, registry=registry, batch_callbacks=callbacks)
-    options = WorkerOptions(sleep=0, stop_when_empty=True)
+    options = WorkerOptions(memory=4096, sleep=0, stop_when_empty=True)
     assert Worker(conns, registry=registry, options=options, lifecycle=lifecycle).daemon("database", ["default"]) == 0
 
 

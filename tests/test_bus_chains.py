@@ -116,7 +116,7 @@ def connections(redis_env: dict[str, str], redis_client: Any) -> Iterator[Connec
 
 def run_one(connections: Connections, registry: Registry, chain_callbacks: ChainCallbacks | None = None) -> None:
     lifecycle = BusLifecycle(connections, registry=registry, chain_callbacks=chain_callbacks)
-    worker = Worker(connections, registry=registry, options=WorkerOptions(sleep=0), lifecycle=lifecycle)
+    worker = Worker(connections, registry=registry, options=WorkerOptions(memory=4096, sleep=0), lifecycle=lifecycle)
     worker.run_next_job("redis", ["default"])
 
 

@@ -39,9 +39,9 @@ def connections(redis_env: dict[str, str], redis_client: Any) -> Iterator[Connec
 
 def run_one(connections: Connections, registry: Registry) -> None:
     lifecycle = BusLifecycle(connections, registry=registry)
-    Worker(connections, registry=registry, options=WorkerOptions(sleep=0), lifecycle=lifecycle).run_next_job(
-        "redis", ["default"]
-    )
+    Worker(
+        connections, registry=registry, options=WorkerOptions(memory=4096, sleep=0), lifecycle=lifecycle
+    ).run_next_job("redis", ["default"])
 
 
 def test_busy_lock_releases_the_job_and_free_lock_runs_it(

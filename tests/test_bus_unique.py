@@ -125,9 +125,9 @@ def lock_key(redis_env: dict[str, str], redis_client: Any) -> str:
 
 def run_one(connections: Connections, registry: Registry) -> None:
     lifecycle = BusLifecycle(connections, registry=registry)
-    Worker(connections, registry=registry, options=WorkerOptions(sleep=0), lifecycle=lifecycle).run_next_job(
-        "redis", ["default"]
-    )
+    Worker(
+        connections, registry=registry, options=WorkerOptions(memory=4096, sleep=0), lifecycle=lifecycle
+    ).run_next_job("redis", ["default"])
 
 
 def test_lock_released_after_success(connections: Connections, redis_client: Any, lock_key: str) -> None:
@@ -225,7 +225,7 @@ def test_lock_released_in_the_database_store(sqlite_env: dict[str, str]) -> None
         registry = Registry()
         registry.register(UNIQUE, lambda job, command: None)
         lifecycle = BusLifecycle(conns, registry=registry)
-        Worker(conns, registry=registry, options=WorkerOptions(sleep=0), lifecycle=lifecycle).run_next_job(
+        Worker(conns, registry=registry, options=WorkerOptions(memory=4096, sleep=0), lifecycle=lifecycle).run_next_job(
             "database", ["default"]
         )
         assert db.fetch_one(f"select * from {db.table('cache_locks')}") is None

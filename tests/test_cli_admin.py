@@ -109,7 +109,7 @@ def test_restart_on_the_database_store_matches_the_capture(request: pytest.Fixtu
 def test_a_worker_sees_the_restart_signal(env: dict[str, str], conns: Connections) -> None:
     from laravel_queue.worker import Worker, WorkerOptions
 
-    worker = Worker(conns, options=WorkerOptions(sleep=0))
+    worker = Worker(conns, options=WorkerOptions(memory=4096, sleep=0))
     before = worker._read_control("redis", [])[0]
     invoke(env, "queue:restart")
     after = worker._read_control("redis", [])[0]

@@ -74,7 +74,7 @@ def run_worker(conns: Connections, registry: Registry, events: WorkerEvents) -> 
     worker = Worker(
         conns,
         registry=registry,
-        options=WorkerOptions(sleep=0, stop_when_empty=True, backoff="60"),
+        options=WorkerOptions(memory=4096, sleep=0, stop_when_empty=True, backoff="60"),
         output=WorkerOutput(io.StringIO()),
         events=events,
     )

@@ -54,7 +54,7 @@ def run_until_empty(conns: Connections, registry: Registry, queues: list[str] | 
     worker = Worker(
         conns,
         registry=registry,
-        options=WorkerOptions(sleep=0, stop_when_empty=True, **options),
+        options=WorkerOptions(memory=4096, sleep=0, stop_when_empty=True, **options),
         output=WorkerOutput(out, width=80),
     )
     assert worker.daemon(None, queues or ["default"]) == 0
@@ -92,7 +92,7 @@ def test_exception_with_tries_left_is_released_with_backoff(conns: Connections) 
     # released for 7 s (attempt 1 -> first backoff value): it cannot be popped before then
     assert queue.pop("default") is None
     if hasattr(queue, "client"):
-        (member, score), = queue.client.zrange(queue.keys("default").delayed, 0, -1, withscores=True)
+        ((member, score),) = queue.client.zrange(queue.keys("default").delayed, 0, -1, withscores=True)
         assert before + 7 <= score <= int(time.time()) + 7
         assert json.loads(member)["attempts"] == 1
 
@@ -151,7 +151,9 @@ def test_max_exceptions_counts_in_the_shared_cache(conns: Connections) -> None:
     registry.register("Tests\\Flaky", lambda job, data: (_ for _ in ()).throw(RuntimeError("flaky")))
     payload = push(conns, "Tests\\Flaky", maxTries=10, maxExceptions=2)
     queue = conns.queue()
-    worker = Worker(conns, registry=registry, options=WorkerOptions(sleep=0), output=WorkerOutput(io.StringIO()))
+    worker = Worker(
+        conns, registry=registry, options=WorkerOptions(memory=4096, sleep=0), output=WorkerOutput(io.StringIO())
+    )
     worker.run_next_job(None, ["default"])
     assert conns.cache().get(f"job-exceptions:{payload['uuid']}") == 1
     assert failed_records(conns) == []
@@ -211,7 +213,7 @@ def test_unknown_class_fails_by_default_with_a_clear_message(conns: Connections)
 
 def test_unknown_class_release_policy_gives_it_back_unchanged(conns: Connections) -> None:
     payload = push(conns, "App\\Jobs\\PhpOnly")
-    options = WorkerOptions(sleep=0, unknown="release")
+    options = WorkerOptions(memory=4096, sleep=0, unknown="release")
     worker = Worker(conns, registry=Registry(), options=options, output=WorkerOutput(io.StringIO()))
     worker.run_next_job(None, ["default"])
     queue = conns.queue()
@@ -271,7 +273,9 @@ def test_restart_signal_stops_the_daemon(conns: Connections) -> None:
     registry.register("Tests\\Ok", lambda job, data: None)
     push(conns, "Tests\\Restart")
     push(conns, "Tests\\Ok")
-    worker = Worker(conns, registry=registry, options=WorkerOptions(sleep=0), output=WorkerOutput(io.StringIO()))
+    worker = Worker(
+        conns, registry=registry, options=WorkerOptions(memory=4096, sleep=0), output=WorkerOutput(io.StringIO())
+    )
     assert worker.daemon(None, ["default"]) == 0
     assert conns.queue().size("default") == 1  # stopped after the job that signalled the restart
 
@@ -282,13 +286,17 @@ def test_max_jobs_and_memory_limits(conns: Connections) -> None:
     for _ in range(3):
         push(conns, "Tests\\Ok")
     out = WorkerOutput(io.StringIO())
-    assert Worker(conns, registry=registry, options=WorkerOptions(sleep=0, max_jobs=2), output=out).daemon(
-        None, ["default"]
-    ) == 0
+    assert (
+        Worker(conns, registry=registry, options=WorkerOptions(memory=4096, sleep=0, max_jobs=2), output=out).daemon(
+            None, ["default"]
+        )
+        == 0
+    )
     assert conns.queue().size("default") == 1
-    assert Worker(conns, registry=registry, options=WorkerOptions(sleep=0, memory=1), output=out).daemon(
-        None, ["default"]
-    ) == 12
+    assert (
+        Worker(conns, registry=registry, options=WorkerOptions(sleep=0, memory=1), output=out).daemon(None, ["default"])
+        == 12
+    )
 
 
 def test_real_laravel_payload_runs_with_its_command(conns: Connections) -> None:
@@ -310,12 +318,12 @@ def test_backoff_rules() -> None:
         def attempts(self) -> int:
             return self._attempts
 
-    options = WorkerOptions(backoff="3")
+    options = WorkerOptions(memory=4096, backoff="3")
     assert backoff_for(FakeAttempts(1, "1,5,10"), options) == 1  # type: ignore[arg-type]
     assert backoff_for(FakeAttempts(3, "1,5,10"), options) == 10  # type: ignore[arg-type]
     assert backoff_for(FakeAttempts(7, "1,5,10"), options) == 10  # type: ignore[arg-type]
     assert backoff_for(FakeAttempts(2, None), options) == 3  # type: ignore[arg-type]
-    assert backoff_for(FakeAttempts(2, None), WorkerOptions(backoff="2,4")) == 4  # type: ignore[arg-type]
+    assert backoff_for(FakeAttempts(2, None), WorkerOptions(memory=4096, backoff="2,4")) == 4  # type: ignore[arg-type]
 
 
 def test_runtime_format() -> None:

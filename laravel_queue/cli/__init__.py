@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Annotated
 
 import typer
 
 from laravel_queue import __version__
+from laravel_queue.cli import admin, dispatch, failed, migrate, schedule, work
 from laravel_queue.cli.config_cmd import config_show
 
 app = typer.Typer(
@@ -37,14 +37,7 @@ def _root(
 app.command("config:show")(config_show)
 
 # Each command group lives in its own module with a `register(app)` function.
-_COMMAND_MODULES = ("work", "dispatch", "migrate", "failed", "admin", "schedule")
-for _name in _COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"laravel_queue.cli.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"laravel_queue.cli.{_name}":
-            raise
-        continue
+for _module in (work, dispatch, migrate, failed, admin, schedule):
     _module.register(app)
 
 
