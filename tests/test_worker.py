@@ -330,3 +330,79 @@ def test_runtime_format() -> None:
     assert runtime_for_humans(12.3456) == "12.35ms"
     assert runtime_for_humans(1234) == "1s 234ms"
     assert runtime_for_humans(125000) == "2m 5s"
+
+
+def test_json_output_has_laravels_fields(conns: Connections) -> None:
+    registry = Registry()
+    registry.register("Tests\\Ok", lambda job, data: None)
+    registry.register("Tests\\Bad", lambda job, data: (_ for _ in ()).throw(RuntimeError("nope")))
+    ok = push(conns, "Tests\\Ok")
+    push(conns, "Tests\\Bad")
+    out = io.StringIO()
+    options = WorkerOptions(memory=4096, sleep=0, stop_when_empty=True, json=True)
+    Worker(conns, registry=registry, options=options, output=WorkerOutput(out, json_mode=True)).daemon(
+        None, ["default"]
+    )
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(e["job"], e["status"]) for e in events] == [
+        ("Tests\\Ok", "starting"),
+        ("Tests\\Ok", "success"),
+        ("Tests\\Bad", "starting"),
+        ("Tests\\Bad", "failed"),
+    ]
+    assert events[0]["uuid"] == ok["uuid"] and events[0]["level"] == "info" and events[0]["attempts"] == 1
+    assert events[1]["result"] == "deleted" and "duration" in events[1]
+    assert events[3]["level"] == "warning" and events[3]["exception"] == "RuntimeError"
+    assert events[3]["message"] == "nope" and events[3]["result"] == "failed"
+
+
+def test_user_hooks_fire_around_jobs(conns: Connections) -> None:
+    from laravel_queue.worker import WorkerEvents
+
+    calls: list[str] = []
+    events = WorkerEvents()
+    events.before.append(lambda job: calls.append(f"before {job.display_name}"))
+    events.after.append(lambda job: calls.append(f"after {job.display_name}"))
+    events.exception_occurred.append(lambda job, exc: calls.append(f"exception {exc}"))
+    events.failing.append(lambda job, exc: calls.append(f"failing {exc}"))
+    registry = Registry()
+    registry.register("Tests\\Ok", lambda job, data: None)
+    registry.register("Tests\\Bad", lambda job, data: (_ for _ in ()).throw(RuntimeError("x")))
+    push(conns, "Tests\\Ok")
+    push(conns, "Tests\\Bad")
+    worker = Worker(
+        conns,
+        registry=registry,
+        events=events,
+        output=WorkerOutput(io.StringIO()),
+        options=WorkerOptions(memory=4096, sleep=0, stop_when_empty=True),
+    )
+    worker.daemon(None, ["default"])
+    assert calls == ["before Tests\\Ok", "after Tests\\Ok", "before Tests\\Bad", "failing x", "exception x"]
+
+
+def test_maintenance_mode_idles_without_force(conns: Connections, tmp_path: Any) -> None:
+    settings = conns.settings.model_copy(update={"app": conns.settings.app.model_copy(update={"base_path": tmp_path})})
+    (tmp_path / "storage" / "framework").mkdir(parents=True)
+    (tmp_path / "storage" / "framework" / "down").write_text("{}")
+    down = Connections(settings)
+    try:
+        ran: list[int] = []
+        registry = Registry()
+        registry.register("Tests\\Ok", lambda job, data: ran.append(1))
+        push(down, "Tests\\Ok")
+        idle = Worker(
+            down, registry=registry, options=WorkerOptions(memory=4096, sleep=0), output=WorkerOutput(io.StringIO())
+        )
+        assert idle.run_next_job(None, ["default"]) == 0
+        assert ran == []
+        forced = Worker(
+            down,
+            registry=registry,
+            options=WorkerOptions(memory=4096, sleep=0, force=True),
+            output=WorkerOutput(io.StringIO()),
+        )
+        forced.run_next_job(None, ["default"])
+        assert ran == [1]
+    finally:
+        down.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -46,8 +47,17 @@ def push(conns: Connections, job: str, data: Any, **fields: Any) -> dict[str, An
 
 def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "laravel_queue", "queue:work", "--jobs", "tests.support.worker_jobs", "--sleep", "0.05",
-         *args],
+        [
+            sys.executable,
+            "-m",
+            "laravel_queue",
+            "queue:work",
+            "--jobs",
+            "tests.support.worker_jobs",
+            "--sleep",
+            "0.05",
+            *args,
+        ],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
@@ -126,3 +136,53 @@ def test_stop_when_empty_exits_0(env: dict[str, str], conns: Connections, tmp_pa
     assert proc.returncode == 0
     assert "Tests\\Record" in out and "DONE" in out
     assert len(lines(log)) == 1
+
+
+def test_sigusr2_pauses_and_sigcont_resumes(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    push(conns, "Tests\\Sleep", {"log": str(log), "seconds": 1, "n": 1})
+    push(conns, "Tests\\Record", {"log": str(log), "n": 2})
+    proc = start_worker(env)
+    wait_for(lambda: lines(log)[:1] == ["start 1 attempt=1"], what="the first job to start")
+    proc.send_signal(signal.SIGUSR2)  # arrives while the first job runs
+    wait_for(lambda: "done 1" in lines(log), what="the first job to finish")
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:  # a bounded observation window: the paused worker takes nothing
+        assert len(lines(log)) == 2
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: len(lines(log)) == 3, what="the second job after SIGCONT")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+
+
+def test_mixed_run_of_real_laravel_payloads_leaves_laravels_final_state(
+    env: dict[str, str], conns: Connections
+) -> None:
+    """Success, failure (tries 1), release with the payload's backoff, and a timeout, in one worker run."""
+    from conftest import laravel_fixture
+
+    queue = conns.queue()
+    cases = ["plain_scalars", "visibility_props", "retry_options", "nested_arrays"]
+    raw = {case: laravel_fixture(f"redis/{case}.json")["raw_payload"] for case in cases}
+    for case in cases:
+        queue.push_raw(raw[case], "default")
+    started = int(time.time())
+    proc = start_worker(env, "--timeout", "1")
+    assert proc.wait(30) == -signal.SIGKILL  # the timeout ends the worker, as Laravel's SIGKILL does
+    client, keys = queue.client, queue.keys("default")  # type: ignore[attr-defined]
+    assert client.llen(keys.queue) == 0
+    # retry_options: released after its first backoff value (1 s), attempts counted in the reserved copy
+    ((delayed, score),) = client.zrange(keys.delayed, 0, -1, withscores=True)
+    assert json.loads(delayed)["uuid"] == json.loads(raw["retry_options"])["uuid"]
+    assert json.loads(delayed)["attempts"] == 1 and started + 1 <= score <= time.time() + 1
+    # nested_arrays timed out on its last try (--tries 1): failed with Laravel's timeout exception
+    assert client.zcard(keys.reserved) == 0
+    records = {json.loads(r.payload)["displayName"]: r for r in conns.failed().all()}
+    assert records["App\\Jobs\\NestedArrayJob"].exception.startswith(
+        "Illuminate\\Queue\\TimeoutExceededException: App\\Jobs\\NestedArrayJob has timed out. in "
+    )
+    # visibility_props: tries 1 -> failed_jobs with the original bytes and Laravel's exception layout
+    assert records["App\\Jobs\\VisibilityJob"].payload == raw["visibility_props"]
+    assert records["App\\Jobs\\VisibilityJob"].exception.startswith("RuntimeError: cannot handle sekrit in ")
+    assert len(records) == 2

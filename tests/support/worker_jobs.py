@@ -35,3 +35,24 @@ def sleep(job: Any, data: dict[str, Any]) -> None:
 def boom(job: Any, data: dict[str, Any]) -> None:
     _record(data, f"boom attempt={job.attempts()}")
     raise RuntimeError("boom")
+
+
+# Handlers for the captured Laravel payloads of the mixed-run test.
+@handles("App\\Jobs\\PlainScalarsJob")
+def plain_scalars(job: Any, command: Any) -> None:
+    assert command.count == 42
+
+
+@handles("App\\Jobs\\VisibilityJob")
+def visibility(job: Any, command: Any) -> None:
+    raise RuntimeError(f"cannot handle {command.privateProp}")
+
+
+@handles("App\\Jobs\\RetryOptionsJob")
+def retry_options(job: Any, command: Any) -> None:
+    raise RuntimeError("try again later")
+
+
+@handles("App\\Jobs\\NestedArrayJob")
+def nested_arrays(job: Any, command: Any) -> None:
+    time.sleep(30)
