@@ -9,7 +9,8 @@ import pytest
 from conftest import FIXTURES
 
 from laravel_queue.schedule import Schedule
-from laravel_queue.schedule.commands import compile_parameters, escape_argument, is_php_numeric, php_string
+from laravel_queue.schedule.commands import compile_parameters, escape_argument, is_php_numeric
+from laravel_queue.support import php_string
 
 SCHEDULER = FIXTURES / "laravel" / "scheduler"
 PREFIX = "laravel-database-laravel-cache-"

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from laravel_queue.job import Job
 from laravel_queue.payload import CONTEXT_KEY
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads
+from laravel_queue.support import php_string
 from laravel_queue.worker.lifecycle import JobLifecycle
 
 log = logging.getLogger("laravel_queue.bus.unique")
@@ -52,19 +53,6 @@ def xxh128_hex(text: str) -> str:
             "'xxhash' package (pip install xxhash)"
         ) from None
     return str(xxhash.xxh3_128_hexdigest(text.encode("utf-8")))
-
-
-def php_string(value: Any) -> str:
-    """PHP's string conversion for a uniqueId (`true` -> "1", `false`/`null` -> "")."""
-    if value is None or value is False:
-        return ""
-    if value is True:
-        return "1"
-    if isinstance(value, float):
-        from laravel_queue.cache.redis import _php_float
-
-        return _php_float(value)
-    return str(value)
 
 
 def unique_lock_key(

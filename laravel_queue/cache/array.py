@@ -8,8 +8,6 @@ store's clock, so a test can move time without sleeping.
 from __future__ import annotations
 
 import copy
-import secrets
-import string
 import threading
 import time
 from collections.abc import Callable
@@ -17,13 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from laravel_queue.cache.base import CacheStore, Lock
-
-_OWNER_ALPHABET = string.ascii_letters + string.digits
-
-
-def random_owner() -> str:
-    """Laravel's default lock owner: `Str::random()` (16 alphanumeric characters)."""
-    return "".join(secrets.choice(_OWNER_ALPHABET) for _ in range(16))
+from laravel_queue.support import str_random
 
 
 @dataclass
@@ -111,7 +103,7 @@ class ArrayStore(CacheStore):
     # -- locks ------------------------------------------------------------------------
 
     def lock(self, name: str, seconds: int = 0, owner: str | None = None) -> Lock:
-        return ArrayLock(self, name, seconds, owner or random_owner())
+        return ArrayLock(self, name, seconds, owner or str_random(16))
 
     def _acquire_lock(self, name: str, seconds: int, owner: str) -> bool:
         with self._mutex:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import random
-import secrets
-import string
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from laravel_queue.cache.base import CacheStore, Lock
 from laravel_queue.db import Database, UniqueViolationError
 from laravel_queue.php import dumps, loads
+from laravel_queue.support import str_random
 
 if TYPE_CHECKING:
     from laravel_queue.config.settings import CacheStoreConfig
@@ -27,12 +26,6 @@ if TYPE_CHECKING:
 
 FOREVER_SECONDS = 315_360_000
 FLEXIBLE_CREATED = "illuminate:cache:flexible:created:"
-_OWNER_ALPHABET = string.ascii_letters + string.digits
-
-
-def random_owner() -> str:
-    """Laravel's Str::random(16) lock owner."""
-    return "".join(secrets.choice(_OWNER_ALPHABET) for _ in range(16))
 
 
 class DatabaseStore(CacheStore):
@@ -204,7 +197,7 @@ class DatabaseStore(CacheStore):
             self.lock_table,
             self.prefix + name,
             seconds,
-            owner or random_owner(),
+            owner or str_random(16),
             lottery=self.lock_lottery,
             default_timeout=self.default_lock_timeout,
             clock=self.clock,

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import math
 import re
-import secrets
-import string
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from laravel_queue.cache.base import CacheStore, Lock
 from laravel_queue.redis_client import redis_key_prefix
+from laravel_queue.support import php_float_to_string, str_random
 
 if TYPE_CHECKING:
     from laravel_queue.config.settings import CacheStoreConfig, Settings
@@ -48,15 +47,11 @@ end
 return 0
 """
 
-_OWNER_ALPHABET = string.ascii_letters + string.digits
 # PHP 8 `is_numeric` on a string: optional surrounding whitespace, sign, decimal or exponent.
 _PHP_NUMERIC = re.compile(rb"^[ \t\n\r\v\f]*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?[ \t\n\r\v\f]*$")
 _PHP_INTEGER = re.compile(rb"^[ \t\n\r\v\f]*[+-]?\d+[ \t\n\r\v\f]*$")
 
 
-def random_owner() -> str:
-    """Laravel's default lock owner: `Str::random(16)`."""
-    return "".join(secrets.choice(_OWNER_ALPHABET) for _ in range(16))
 
 
 def cache_key_prefix(settings: Settings, cfg: CacheStoreConfig) -> str:
@@ -74,7 +69,7 @@ def encode_value(value: Any) -> bytes:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value).encode()
     if isinstance(value, float) and math.isfinite(value):
-        return _php_float(value).encode()
+        return php_float_to_string(value).encode()
     if isinstance(value, str) and _PHP_NUMERIC.match(value.encode()):
         return value.encode()
     return dumps(value)
@@ -91,16 +86,6 @@ def decode_value(raw: bytes | None) -> Any:
     return loads(raw)
 
 
-def _php_float(value: float) -> str:
-    """PHP's float-to-string (precision 14): `1`, `0.1`, `1.0E+25`."""
-    text = f"{value:.14G}"
-    if "E" in text:
-        mantissa, exponent = text.split("E")
-        if "." not in mantissa:
-            mantissa += ".0"
-        sign = "-" if exponent.startswith("-") else "+"
-        return f"{mantissa}E{sign}{int(exponent.lstrip('+-'))}"
-    return text
 
 
 class RedisLock(Lock):
@@ -198,7 +183,7 @@ class RedisStore(CacheStore):
         return bool(self.client.delete(self.prefix + key))
 
     def lock(self, name: str, seconds: int = 0, owner: str | None = None) -> RedisLock:
-        return RedisLock(self, name, int(seconds), owner or random_owner())
+        return RedisLock(self, name, int(seconds), owner or str_random(16))
 
     def close(self) -> None:
         """Nothing to do: the clients belong to `Connections`, which closes them."""

@@ -15,8 +15,6 @@ the worker; the pop script is atomic, so a job is either still listed or reserve
 from __future__ import annotations
 
 import json
-import secrets
-import string
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,17 +23,12 @@ from laravel_queue.drivers import redis_scripts
 from laravel_queue.drivers.base import Queue
 from laravel_queue.job import InvalidPayloadError, Job
 from laravel_queue.redis_client import is_cluster, redis_key_prefix
+from laravel_queue.support import str_random
 
 if TYPE_CHECKING:
     from laravel_queue.config.settings import QueueConnectionConfig
     from laravel_queue.connections import Connections
 
-_ID_ALPHABET = string.ascii_letters + string.digits
-
-
-def random_job_id() -> str:
-    """Laravel's `Str::random(32)`: the Redis payload `id`."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(32))
 
 
 class _QueueKeys:
@@ -164,7 +157,7 @@ class RedisQueue(Queue):
     # -- pushing ----------------------------------------------------------------------------
     def prepare_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Add `id` and `attempts: 0` where Laravel puts them: after hook keys, before `delay`."""
-        fields = {"id": random_job_id(), "attempts": 0}
+        fields = {"id": str_random(32), "attempts": 0}
         if "id" in payload or "attempts" in payload or "delay" not in payload:
             merged = dict(payload)  # PHP array_merge: existing keys keep their place
             merged.update(fields)

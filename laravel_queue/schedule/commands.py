@@ -8,12 +8,13 @@ and a PHP scheduler only share a lock if both quote and join parameters the same
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
+
+from laravel_queue.support import php_string
 
 Parameters: TypeAlias = "Mapping[str | int, Any] | Sequence[Any]"
 
@@ -24,26 +25,6 @@ _BARE_OPTION = re.compile(r"^(-.$|--.*)", re.IGNORECASE | re.DOTALL)
 def escape_argument(argument: Any) -> str:
     """POSIX `ProcessUtils::escapeArgument`: single quotes, `'` written as `'\\''`."""
     return "'" + php_string(argument).replace("'", "'\\''") + "'"
-
-
-def php_string(value: Any) -> str:
-    """PHP's string conversion of a scalar (`true` -> "1", `null`/`false` -> "")."""
-    if value is None or value is False:
-        return ""
-    if value is True:
-        return "1"
-    if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        text = repr(value)
-        if "e" in text:
-            mantissa, exponent = text.split("e")
-            if "." not in mantissa:
-                mantissa += ".0"
-            sign = "-" if exponent.startswith("-") else "+"
-            return f"{mantissa}E{sign}{exponent.lstrip('+-')}"
-        return text.upper() if not math.isfinite(value) else text
-    return str(value)
 
 
 def is_php_numeric(value: Any) -> bool:
