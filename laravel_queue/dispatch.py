@@ -17,6 +17,7 @@ A command is described by its PHP class and properties, in one of three ways:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import time
 import types
@@ -31,12 +32,13 @@ from pydantic_core import PydanticUndefined
 
 from laravel_queue.job import CALL_QUEUED_HANDLER
 from laravel_queue.models import restore_model_identifiers
-from laravel_queue.payload import Payload, new_uuid, php_json_encode, string_job_payload
+from laravel_queue.payload import CONTEXT_KEY, Payload, new_uuid, php_json_encode, string_job_payload
 from laravel_queue.php import PhpObject, dumps, mangle
 from laravel_queue.registry import JobOptions, Registry, default_registry
 
 if TYPE_CHECKING:
     from laravel_queue.bus.encryption import Encrypter
+    from laravel_queue.cache.base import Lock
     from laravel_queue.connections import Connections
 
 __all__ = [
@@ -52,6 +54,8 @@ __all__ = [
     "set_default_connections",
     "string_job_payload",
 ]
+
+log = logging.getLogger("laravel_queue.dispatch")
 
 Visibility = Literal["public", "protected", "private"]
 Delay = int | float | timedelta | datetime | None
@@ -272,22 +276,20 @@ def command_payload(
     `->onConnection()`, `->onQueue()` and `->delay()` do in PHP.
     """
     registry = default_registry if registry is None else registry
-    payload, _ = _build_payload(command, connection, queue, delay, registry, encrypter, version)
-    return payload
+    return _envelope(_prepare(command, connection, queue, delay, registry, version), encrypter, version)
 
 
-def _build_payload(
+def _prepare(
     command: Any,
     connection: str | None,
     queue: str | None,
     delay: Delay,
     registry: Registry,
-    encrypter: Encrypter | None,
     version: tuple[int, int],
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The envelope plus the command's public properties (where PHP routes it)."""
+) -> _Resolved:
+    """The PHP object as it will be serialized, with `->onConnection()`/`->onQueue()`/`->delay()` applied."""
     resolved = _resolve(command, registry)
-    obj, options, public = resolved.obj, resolved.options, resolved.public
+    obj, public = resolved.obj, resolved.public
     for name, value in (("connection", connection), ("queue", queue), ("delay", delay)):
         if value is not None:
             value = delay_seconds(value) if name == "delay" else value
@@ -298,6 +300,12 @@ def _build_payload(
             if name not in obj:
                 obj.properties[name] = default
     restore_model_identifiers(obj)
+    return resolved
+
+
+def _envelope(resolved: _Resolved, encrypter: Encrypter | None, version: tuple[int, int]) -> dict[str, Any]:
+    """The envelope (before hook keys and driver fields) for a prepared command."""
+    obj, options, public = resolved.obj, resolved.options, resolved.public
     class_name = str(obj.class_name)
     retry_until = public.get("retryUntil")
     if retry_until is None and options.retry_until is not None:
@@ -326,7 +334,7 @@ def _build_payload(
     if version >= (12, 11):
         payload["createdAt"] = int(time.time())
         payload["delay"] = delay_seconds(public.get("delay")) or None
-    return payload, public
+    return payload
 
 
 def _first(*values: Any) -> Any:
@@ -380,27 +388,137 @@ def dispatch(
     delay: Delay = None,
     connections: Connections | None = None,
     registry: Registry | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> str | int | None:
     """Queue a PHP job (see the module docstring for command forms); returns the driver's job id.
 
     Like PHP, a command's own `connection`/`queue`/`delay` properties choose where it
-    goes unless overridden here.
+    goes unless overridden here. Like PHP's `dispatch()` helper, a command declared
+    unique (`JobOptions(unique=...)`) first takes its `ShouldBeUnique` lock: when another
+    dispatch holds it nothing is queued and None is returned (spec §12.1). `context` is a
+    Laravel Context (`{"data": ..., "hidden": ...}`) to carry, e.g. the running job's.
     """
     conns = _connections(connections)
     from laravel_queue.bus.encryption import Encrypter
 
     registry = default_registry if registry is None else registry
+    version = conns.settings.laravel_version
     encrypter = Encrypter.from_settings(conns.settings) if _needs_encrypter(command, registry) else None
-    payload, public = _build_payload(
-        command, connection, queue, delay, registry, encrypter, conns.settings.laravel_version
+    resolved = _prepare(command, connection, queue, delay, registry, version)
+    public = resolved.public
+    unique = _unique_lock(command, resolved, conns)
+    if unique is not None and not unique.lock.acquire():
+        log.info(
+            "unique job already queued: %s not dispatched (lock %s is held)",
+            resolved.obj.class_name,
+            unique.key,
+            extra={"laravel_queue_event": "unique_job_skipped", "job_class": str(resolved.obj.class_name)},
+        )
+        return None
+    try:
+        if unique is not None:
+            if version >= (13, 0):  # 13.x stamps the owner so the worker releases only its own lock
+                resolved.obj["uniqueLockOwner"] = unique.lock.owner
+            context = unique.context(context, version)
+        payload = _with_context(_envelope(resolved, encrypter, version), context)
+        return push_raw(
+            payload,
+            connection=connection or _str_or_none(public.get("connection")),
+            queue=queue or _str_or_none(public.get("queue")),
+            delay=delay_seconds(public.get("delay")) or delay,
+            connections=conns,
+        )
+    except BaseException:
+        if unique is not None:
+            unique.release_after_failed_dispatch()
+        raise
+
+
+# -- ShouldBeUnique at dispatch ---------------------------------------------------------------
+
+
+@dataclass
+class _UniqueLock:
+    """The `ShouldBeUnique` lock a dispatch takes, and what the payload's context says about it."""
+
+    store: str
+    key: str
+    lock: Lock
+
+    def context(self, context: Mapping[str, Any] | None, version: tuple[int, int]) -> Mapping[str, Any] | None:
+        """`context` plus the hidden entries PendingDispatch adds (11.39+) so any worker can release the lock."""
+        if version < (11, 39):
+            return context
+        from laravel_queue.bus.unique import CONTEXT_LOCK_KEY, CONTEXT_STORE_KEYS
+
+        base: Mapping[str, Any] = context if isinstance(context, Mapping) else {}
+        data, hidden = base.get("data"), base.get("hidden")
+        merged = dict(hidden) if isinstance(hidden, Mapping) else {}
+        merged[CONTEXT_STORE_KEYS[0]] = _php_string(self.store)
+        merged[CONTEXT_LOCK_KEY] = _php_string(self.key)
+        if version >= (13, 0):
+            merged["laravel_unique_job_lock_owner"] = _php_string(self.lock.owner)
+        return {"data": data or [], "hidden": merged}  # PHP writes an empty map as []
+
+    def release_after_failed_dispatch(self) -> None:
+        """Never leave a lock without a job (owner-checked: a lock taken since is not ours)."""
+        try:
+            self.lock.release()
+        except Exception:  # the dispatch error is what the caller must see
+            log.warning("could not release unique lock %s after a failed dispatch", self.key, exc_info=True)
+
+
+def _unique_lock(command: Any, resolved: _Resolved, conns: Connections) -> _UniqueLock | None:
+    """The lock `UniqueLock::acquire` would take for this command, or None when it is not unique."""
+    from laravel_queue.bus.unique import declared_mode, unique_lock_key
+
+    options = resolved.options
+    if declared_mode(options) is None:
+        return None
+    settings = conns.settings
+    unique_id = _unique_id(options, command, resolved)
+    key = unique_lock_key(
+        str(resolved.obj.class_name), unique_id, display_name=options.display_name, version=settings.laravel_version
     )
-    return push_raw(
-        payload,
-        connection=connection or _str_or_none(public.get("connection")),
-        queue=queue or _str_or_none(public.get("queue")),
-        delay=delay_seconds(public.get("delay")) or delay,
-        connections=conns,
-    )
+    store = settings.cache_store(options.unique_via).name
+    seconds = _unique_for(options, resolved)
+    return _UniqueLock(store, key, conns.cache(store).lock(key, seconds))
+
+
+def _unique_id(options: JobOptions, command: Any, resolved: _Resolved) -> Any:
+    """`uniqueId()` (the declaration), else the public `uniqueId` property, else ""."""
+    declared = options.unique_id
+    if callable(declared):
+        return declared(resolved.obj if isinstance(command, Command) else command)
+    if declared is not None:
+        return declared
+    return resolved.public.get("uniqueId", "")
+
+
+def _unique_for(options: JobOptions, resolved: _Resolved) -> int:
+    """`uniqueFor()` (the declaration), else the public `uniqueFor` property, else 0 (no expiry)."""
+    value = _first(options.unique_for, resolved.public.get("uniqueFor"), 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DispatchError(f"{resolved.obj.class_name}: uniqueFor must be a number of seconds, not {value!r}")
+    return max(0, int(value))
+
+
+def _php_string(value: str) -> str:
+    """A string as PHP's `serialize()` writes it (Context values are stored serialized)."""
+    return dumps(value).decode("utf-8")
+
+
+def _with_context(payload: dict[str, Any], context: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Insert the context where Laravel's payload hook adds it: after createdAt, before delay."""
+    if not context:
+        return payload
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key == "delay":
+            out[CONTEXT_KEY] = context
+        out[key] = value
+    out.setdefault(CONTEXT_KEY, context)
+    return out
 
 
 def _needs_encrypter(command: Any, registry: Registry) -> bool:

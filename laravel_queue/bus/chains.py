@@ -125,13 +125,16 @@ def dispatch_next(
     *,
     registry: Any = None,
 ) -> str | int | None:
-    """Queue the next command of `command`'s chain as PHP would; returns the new job id (None: no chain).
+    """Queue the next command of `command`'s chain as PHP would; returns the new job id
+    (None: no chain, or the next job is unique and its lock is held).
 
-    The envelope comes from `laravel_queue.dispatch` (knobs from the next command's
-    properties and its registry declarations); the running job's context travels on,
-    as PHP's worker carries its hydrated Context into jobs it dispatches.
+    PHP advances a chain with the `dispatch()` helper, so this goes through
+    `laravel_queue.dispatch.dispatch`: knobs from the next command's properties and its
+    registry declarations, a `ShouldBeUnique` lock taken the same way, and the running
+    job's context carried on, as PHP's worker carries its hydrated Context into jobs it
+    dispatches.
     """
-    from laravel_queue.dispatch import command_payload, push_raw
+    from laravel_queue.dispatch import dispatch
     from laravel_queue.registry import default_registry
 
     registry = default_registry if registry is None else registry
@@ -142,41 +145,13 @@ def dispatch_next(
     if not registry.options_for(str(nxt.class_name)).serializes_models:  # PHP writes every property
         nxt = next_in_chain(command, serializes_models=False, version=settings.laravel_version)
         assert nxt is not None
-    payload = command_payload(nxt, registry=registry, encrypter=_encrypter(settings), version=settings.laravel_version)
-    payload = _with_context(payload, job.payload.get(CONTEXT_KEY))
-    delay = nxt.get("delay")
-    return push_raw(
-        payload,
-        connection=_str_or_none(nxt.get("connection")),
-        queue=_str_or_none(nxt.get("queue")),
-        delay=delay if isinstance(delay, int) and not isinstance(delay, bool) else None,
+    context = job.payload.get(CONTEXT_KEY)
+    return dispatch(
+        nxt,
         connections=connections,
+        registry=registry,
+        context=context if isinstance(context, dict) else None,
     )
-
-
-def _encrypter(settings: Any) -> Any:
-    if settings.app.key is None:
-        return None
-    from laravel_queue.bus.encryption import Encrypter
-
-    return Encrypter.from_settings(settings)
-
-
-def _with_context(payload: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Insert the context where Laravel's payload hook adds it: after createdAt, before delay."""
-    if not context:
-        return payload
-    out: dict[str, Any] = {}
-    for key, value in payload.items():
-        if key == "delay":
-            out[CONTEXT_KEY] = context
-        out[key] = value
-    out.setdefault(CONTEXT_KEY, context)
-    return out
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 # -- Python chain-catch callbacks ---------------------------------------------------------------

@@ -46,7 +46,10 @@ def dispatch_command(
         _fail(str(exc))
     finally:
         connections.close()
-    typer.echo("" if job_id is None else str(job_id))
+    if job_id is None:
+        typer.echo("Not queued: the driver returned no job id (or a unique job with that key is queued).", err=True)
+        return
+    typer.echo(str(job_id))
 
 
 def _parse_data(data: str) -> Any:
