@@ -406,3 +406,24 @@ def test_maintenance_mode_idles_without_force(conns: Connections, tmp_path: Any)
         assert ran == [1]
     finally:
         down.close()
+
+
+def test_watchdog_fires_for_an_overrunning_job_and_not_after_disarm() -> None:
+    from conftest import wait_for
+
+    from laravel_queue.worker.watchdog import Watchdog
+
+    events: list[Any] = []
+    watchdog = Watchdog(lambda job: events.append(job), kill=lambda: events.append("kill"))
+    watchdog.arm("long", 60)  # the thread now sleeps towards a far deadline ...
+    watchdog.disarm()
+    watchdog.arm("short", 0.2)  # ... and must be woken for an earlier one
+    wait_for(lambda: events == ["short", "kill"], timeout=5, what="the short job's timeout")
+    events.clear()
+    watchdog.arm("finished in time", 0.2)
+    watchdog.disarm()
+    watchdog.arm("next", 60)
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:  # bounded observation: nothing fires for a disarmed job
+        assert events == []
+        time.sleep(0.05)

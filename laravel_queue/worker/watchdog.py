@@ -22,41 +22,50 @@ TIMEOUT_EXIT_SIGNAL = signal.SIGKILL
 
 
 class Watchdog:
-    """Calls `on_timeout(job)` and then SIGKILLs the process when an armed job overruns."""
+    """Calls `on_timeout(job)` and then SIGKILLs the process when an armed job overruns.
+
+    Arming is cheap on purpose (it runs once per job): the thread is woken only when it
+    is idle or the new deadline is earlier than the one it sleeps towards; otherwise it
+    wakes at its old deadline, finds the current job's later deadline, and sleeps again.
+    """
 
     def __init__(self, on_timeout: Callable[[Job], None], kill: Callable[[], None] | None = None) -> None:
         self._on_timeout = on_timeout
         self._kill = kill or (lambda: os.kill(os.getpid(), TIMEOUT_EXIT_SIGNAL))
         self._condition = threading.Condition()
         self._deadline: float | None = None
+        self._sleeping_until: float | None = None
         self._job: Job | None = None
         self._thread = threading.Thread(target=self._run, name="laravel-queue-watchdog", daemon=True)
         self._thread.start()
 
     def arm(self, job: Job, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
         with self._condition:
             self._job = job
-            self._deadline = time.monotonic() + seconds
-            self._condition.notify()
+            self._deadline = deadline
+            if self._sleeping_until is None or deadline < self._sleeping_until:
+                self._condition.notify()
 
     def disarm(self) -> None:
         with self._condition:
             self._job = None
-            self._deadline = None
 
     def _run(self) -> None:
         while True:
             with self._condition:
-                while self._deadline is None:
+                if self._job is None:
+                    self._deadline = None
+                    self._sleeping_until = None
                     self._condition.wait()
+                    continue
+                assert self._deadline is not None
                 remaining = self._deadline - time.monotonic()
                 if remaining > 0:
+                    self._sleeping_until = self._deadline
                     self._condition.wait(remaining)
                     continue
-                job = self._job
-                self._deadline = None
-            if job is None:
-                continue
+                job, self._job = self._job, None
             try:
                 self._on_timeout(job)
             finally:
