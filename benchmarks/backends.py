@@ -32,9 +32,10 @@ from laravel_queue.connections import Connections
 from laravel_queue.payload import php_json_encode
 
 # Commands the driver's Lua scripts call: INFO commandstats counts them too, but they cost
-# no round trip (they run inside the EVALSHA that carried them).
+# no round trip (they run inside the EVALSHA that carried them). `select`/`get` are the pop
+# script's reads of the restart and pause keys (the worker itself issues no GET in this run).
 SCRIPT_COMMANDS = frozenset(
-    {"del", "llen", "lpop", "rpush", "zadd", "zcard", "zrangebyscore", "zrem", "zremrangebyrank"}
+    {"del", "get", "llen", "lpop", "rpush", "select", "zadd", "zcard", "zrangebyscore", "zrem", "zremrangebyrank"}
 )
 HARNESS_COMMANDS = frozenset({"info", "config|resetstat"})
 

@@ -7,6 +7,9 @@ releases and deletes leave Redis exactly as Laravel's scripts would (spec §5).
 
 Throughput: a pop is ONE EVALSHA carrying the previous job's deferred ack, both
 migrations and the reservation (`redis_scripts.POP`), instead of Laravel's four calls.
+With a Redis cache store on the same server (Redis >= 7.0), `pop_with_control` also
+reads the worker's restart and pause keys inside that script (`control_keys`), so a
+worker iteration is one round trip instead of two (MGET + EVALSHA).
 Connection errors (`redis.exceptions.ConnectionError` / `TimeoutError`) propagate to
 the worker; the pop script is atomic, so a job is either still listed or reserved
 (and comes back after `retry_after`), never lost.
@@ -15,9 +18,11 @@ the worker; the pop script is atomic, so a job is either still listed or reserve
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from laravel_queue.drivers import redis_scripts
 from laravel_queue.drivers.base import Queue
@@ -26,10 +31,43 @@ from laravel_queue.redis_client import is_cluster, redis_key_prefix
 from laravel_queue.support import str_random
 
 if TYPE_CHECKING:
+    from laravel_queue.cache.base import CacheStore
     from laravel_queue.config.settings import QueueConnectionConfig
     from laravel_queue.connections import Connections
 
+log = logging.getLogger("laravel_queue.redis")
 
+# What identifies one server for a redis-py client (TCP or unix socket).
+_SERVER_FIELDS = ("host", "port", "path", "username")
+
+
+@dataclass(frozen=True)
+class ControlKeys:
+    """The worker's restart and pause keys as physical names on the cache database.
+
+    Built by `RedisQueue.control_keys`, only when `pop_with_control` can read them.
+    """
+
+    cache_db: int
+    restart: str
+    paused: Mapping[str, str]  # queue name -> its paused key
+
+
+@dataclass(frozen=True)
+class ControlledPop:
+    """One `pop_with_control`: the raw control values it read, and the job if it popped.
+
+    `restart` and `paused` are the stored bytes (None when absent); decode them with the
+    cache store's rules (`laravel_queue.cache.redis.decode_value`). `skipped` says why
+    nothing was popped: "restart" (the restart value is not the expected one) or
+    "paused" (the queue's paused key holds a value); None when the pop ran, which means
+    the restart value was the expected one and the paused key absent.
+    """
+
+    job: RedisJob | None
+    restart: bytes | None
+    paused: bytes | None
+    skipped: Literal["restart", "paused"] | None
 
 class _QueueKeys:
     """The four physical keys of one queue name."""
@@ -128,6 +166,8 @@ class RedisQueue(Queue):
         self._size = client.register_script(redis_scripts.SIZE)
         self._clear = client.register_script(redis_scripts.CLEAR)
         self._pop = client.register_script(redis_scripts.POP)
+        self._pop_control = client.register_script(redis_scripts.POP_WITH_CONTROL)
+        self._scripts_keep_db: bool | None = None
         self._give_back = client.register_script(redis_scripts.GIVE_BACK)
 
     @classmethod
@@ -187,19 +227,92 @@ class RedisQueue(Queue):
         produced a job.
         """
         keys = self.keys(queue)
-        block = not self._secondary_queue_had_job and index == 0
         script_keys = [keys.queue, keys.reserved, keys.notify, keys.delayed]
         args = self._pop_args(migrate="1" if self.retry_after is None else "2")
         if ack is not None:
             self._attach_ack(ack, keys, script_keys, args)
         raw, reserved, attempts = self._pop(keys=script_keys, args=args)
+        return self._finish_pop(keys, index, raw, reserved, attempts)
+
+    def pop_with_control(
+        self,
+        queue: str | None,
+        index: int = 0,
+        *,
+        ack: Job | None = None,
+        control: ControlKeys,
+        restart: bytes | None,
+    ) -> ControlledPop:
+        """`pop` that first reads the restart key and this queue's paused key, in the same script.
+
+        `restart` is the restart value the worker expects (None: absent). When the stored
+        value differs, or the paused key holds a value, nothing is migrated or popped and
+        the worker decides (stop, or skip the queue). The ack is applied in every case.
+        """
+        keys = self.keys(queue)
+        script_keys = [keys.queue, keys.reserved, keys.notify, keys.delayed, control.restart, control.paused[keys.name]]
+        args = self._pop_args(migrate="1" if self.retry_after is None else "2")
+        args += [control.cache_db, self._db(), "0" if restart is None else "1", b"" if restart is None else restart]
+        if ack is not None:
+            self._attach_ack(ack, keys, script_keys, args)
+        reply = self._pop_control(keys=script_keys, args=args)
+        if reply[0] != 0:
+            return ControlledPop(None, reply[4], reply[5], "restart" if reply[0] == 1 else "paused")
+        job = self._finish_pop(keys, index, reply[1], reply[2], reply[3])
+        return ControlledPop(job, restart, None, None)
+
+    def control_keys(
+        self, store: CacheStore, *, restart_key: str, paused_keys: Mapping[str, str]
+    ) -> ControlKeys | None:
+        """The keys for `pop_with_control`, or None when that cannot read `store` (use the store).
+
+        Needs a Redis cache store whose value connection is this queue's server (same
+        host/port or socket, same user; any database), no cluster, and Redis >= 7.0, where
+        SELECT inside a script leaves the calling connection's database unchanged.
+        """
+        from laravel_queue.cache.redis import RedisStore
+
+        if not isinstance(store, RedisStore) or self._cluster or is_cluster(store.client):
+            return None
+        ours = self.client.connection_pool.connection_kwargs
+        theirs = store.client.connection_pool.connection_kwargs
+        if any(ours.get(field) != theirs.get(field) for field in _SERVER_FIELDS):
+            return None
+        if not self._server_scripts_keep_db():
+            return None
+        return ControlKeys(
+            cache_db=int(theirs.get("db") or 0),
+            restart=store.key(restart_key),
+            paused={queue: store.key(key) for queue, key in paused_keys.items()},
+        )
+
+    def _server_scripts_keep_db(self) -> bool:
+        """Redis >= 7.0 (asked once): before 7.0 a SELECT in a script leaked to the connection."""
+        if self._scripts_keep_db is None:
+            try:
+                version = str(self.client.info("server").get("redis_version", "0"))
+                self._scripts_keep_db = int(version.split(".")[0]) >= 7
+            except Exception as exc:  # INFO denied or unreachable: keep the plain path
+                log.info("Redis version unknown (%s); restart/pause keys read separately", exc)
+                self._scripts_keep_db = False
+        return self._scripts_keep_db
+
+    def _db(self) -> int:
+        return int(self.client.connection_pool.connection_kwargs.get("db") or 0)
+
+    def _finish_pop(
+        self, keys: _QueueKeys, index: int, raw: bytes | None, reserved: bytes | None, attempts: int | None
+    ) -> RedisJob | None:
+        """Laravel's BLPOP retry on the first queue, the secondary-queue flag, and the job."""
+        block = not self._secondary_queue_had_job and index == 0
         if (
             raw is None
             and self.block_for is not None
             and block
             and self.client.blpop([keys.notify], timeout=self.block_for)
         ):
-            raw, reserved, attempts = self._pop(keys=script_keys[:4], args=self._pop_args(migrate="0"))
+            script_keys = [keys.queue, keys.reserved, keys.notify, keys.delayed]
+            raw, reserved, attempts = self._pop(keys=script_keys, args=self._pop_args(migrate="0"))
         if index == 0:
             self._secondary_queue_had_job = False
         if reserved is None:

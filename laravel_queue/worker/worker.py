@@ -4,7 +4,9 @@ The rules (attempts, tries, retryUntil, maxExceptions, backoff, timeouts, stop
 checks, exit codes) follow laravel/framework's Worker.php and Job.php; the spec
 (§8, §9) names each one. Two things differ in how, not in what: the restart and
 pause keys are read in one round trip per iteration, and a finished job's delete
-rides on the next pop (`Job.delete_later()` / `Queue.pop(ack=...)`).
+rides on the next pop (`Job.delete_later()` / `Queue.pop(ack=...)`). On Redis with a
+Redis cache on the same server (>= 7.0) the restart and pause reads ride on the pop
+script too (`RedisQueue.pop_with_control`): one round trip per job.
 """
 
 from __future__ import annotations
@@ -38,19 +40,45 @@ EXIT_MEMORY_LIMIT = 12
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+_NOT_READ: Any = object()  # no pop script read the restart key in this iteration
+
+
 def paused_key(connection: str, queue: str) -> str:
     return f"illuminate:queue:paused:{connection}:{queue}"
 
 
-def memory_usage_mb() -> float:
-    """Resident memory of this process in MiB (the closest thing to PHP's real usage)."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * _PAGE_SIZE / 1048576
-    except OSError:
+class _ResidentMemory:
+    """Resident memory in MiB, read once per loop like Laravel's memory check.
+
+    The /proc file stays open and is re-read with pread: a few microseconds instead of
+    an open/read/close per job. It is reopened after a fork (the open file names the
+    process that opened it).
+    """
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._pid = -1
+
+    def __call__(self) -> float:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            if self._fd is not None:
+                os.close(self._fd)
+            try:
+                self._fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self._fd = None
+        if self._fd is not None:
+            try:
+                return int(os.pread(self._fd, 64, 0).split()[1]) * _PAGE_SIZE / 1048576
+            except OSError:
+                self._fd = None
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+memory_usage_mb = _ResidentMemory()
 
 
 def backoff_for(job: Job, options: WorkerOptions) -> int:
@@ -103,6 +131,11 @@ class Worker:
         self._last_restart: Any = None
         self._cache: Any = None
         self._cache_error_logged = False
+        self._down_file = str(self.settings.app.base_path / "storage" / "framework" / "down")
+        self._restart_raw: bytes | None = None  # the stored restart value the pop script expects
+        self._restart_raw_value: Any = None  # ... and what it decodes to
+        self._restart_from_pop: Any = _NOT_READ
+        self._pop_saw_restart = False
 
     # -- the loop ---------------------------------------------------------------------
     def daemon(self, connection_name: str | None, queues: list[str]) -> int:
@@ -111,12 +144,13 @@ class Worker:
         self._install_signal_handlers()
         self._watchdog = Watchdog(self._on_timeout)
         self._last_restart = self._read_control(queue.connection_name, [])[0]
+        control = self._control_keys(queue, queues)
         started = time.monotonic()
         jobs_processed = 0
         found_nothing = False
         try:
             while True:
-                restart, paused_queues = self._read_control(queue.connection_name, queues)
+                restart, paused_queues = self._iteration_control(queue.connection_name, queues, control)
                 status = self._stop_status(restart, found_nothing, started, jobs_processed)
                 if status is not None:
                     return status
@@ -124,7 +158,10 @@ class Worker:
                     self._sleep(self.options.sleep if self.options.sleep > 0 else 1)
                     found_nothing = False
                     continue
-                job = self._next_job(queue, queues, paused_queues)
+                job = self._next_job(queue, queues, paused_queues, control)
+                if job is None and self._pop_saw_restart:  # nothing popped: run the stop checks now
+                    self._pop_saw_restart = False
+                    continue
                 if job is not None:
                     found_nothing = False
                     jobs_processed += 1
@@ -187,7 +224,7 @@ class Worker:
                 return self.connections.cache(app.maintenance_store).get("illuminate:foundation:down") is not None
             except Exception:  # an unreachable store does not stop the worker
                 return False
-        return (app.base_path / "storage" / "framework" / "down").exists()
+        return os.path.exists(self._down_file)
 
     # -- shared control keys --------------------------------------------------------------
     def cache(self) -> Any:
@@ -209,10 +246,84 @@ class Worker:
         paused = {q for q, value in zip(queues, values[1:], strict=True) if value}
         return values[0], paused
 
+    def _control_keys(self, queue: Queue, queues: list[str]) -> Any:
+        """`ControlKeys` when the Redis pop script can read restart and pause itself, else None.
+
+        None (the MGET path) for other drivers, a database/array cache, another server,
+        a cluster, or Redis < 7.0.
+        """
+        from laravel_queue.drivers.redis import RedisQueue
+
+        if not isinstance(queue, RedisQueue):
+            return None
+        try:
+            store = self.cache()
+            control = queue.control_keys(
+                store,
+                restart_key=RESTART_KEY,
+                paused_keys={q: paused_key(queue.connection_name, q) for q in queues},
+            )
+        except Exception as exc:  # no usable cache: the MGET path logs it
+            log.debug("restart/pause keys not read by the pop script: %s", exc)
+            return None
+        if control is not None:
+            self._restart_raw = _stored_restart(self._last_restart)
+            self._restart_raw_value = self._last_restart
+            self._restart_from_pop = self._last_restart  # just read: the first iteration needs no MGET
+        return control
+
+    def _iteration_control(self, connection_name: str, queues: list[str], control: Any) -> tuple[Any, set[str]]:
+        """Restart value and paused queues for this iteration's stop checks and pops.
+
+        With `control`, the previous pop script already read the restart value (a newer
+        one makes the next pop script stop without popping) and each pop reads its own
+        pause key; the MGET is only needed when no pop ran (worker paused or in
+        maintenance, pop error).
+        """
+        if control is not None and self._restart_from_pop is not _NOT_READ:
+            restart, self._restart_from_pop = self._restart_from_pop, _NOT_READ
+            return restart, set()
+        return self._read_control(connection_name, queues)
+
+    def _pop_with_control(self, queue: Any, name: str, index: int, ack: Job | None, control: Any) -> Job | None:
+        """One script: ack, read restart and pause, then pop unless restarted or paused.
+
+        A restart value other than the expected one pops nothing and flags
+        `_pop_saw_restart` so the loop runs its stop checks at once (a value that is
+        only written differently, or unreadable, becomes the new expected one).
+        A paused queue is skipped when its value is truthy, as Laravel's `(bool) get()`.
+        """
+        result = queue.pop_with_control(name, index, ack=ack, control=control, restart=self._restart_raw)
+        if result.skipped == "restart":
+            self._restart_raw = result.restart
+            self._restart_raw_value = self._decoded_control(result.restart, fallback=self._last_restart)
+            self._restart_from_pop = self._restart_raw_value
+            self._pop_saw_restart = True
+            return None
+        self._restart_from_pop = self._restart_raw_value  # the script found the expected value
+        if result.skipped == "paused":
+            if self._decoded_control(result.paused, fallback=False):
+                return None
+            return queue.pop(name, index)  # a falsy value (e.g. `b:0;`): not paused
+        return result.job
+
+    def _decoded_control(self, raw: bytes | None, *, fallback: Any) -> Any:
+        """A control value with RedisStore's decoding; `fallback` if unreadable (as a failed MGET)."""
+        from laravel_queue.cache.redis import decode_value
+
+        try:
+            return decode_value(raw)
+        except Exception as exc:
+            if not self._cache_error_logged:
+                log.warning("unreadable restart/pause value in the cache, ignored: %s", exc)
+                self._cache_error_logged = True
+            return fallback
+
     # -- getting jobs ------------------------------------------------------------------------
-    def _next_job(self, queue: Queue, queues: list[str], paused: set[str]) -> Job | None:
+    def _next_job(self, queue: Queue, queues: list[str], paused: set[str], control: Any = None) -> Job | None:
         """First job in queue-priority order; the previous job's delete rides on the first pop.
 
+        With `control` (see `_control_keys`) each pop also reads restart and pause.
         If a pop raises, its ack was not applied: it stays pending for the next pop.
         """
         ack, self._pending_ack = self._pending_ack, None
@@ -220,9 +331,12 @@ class Worker:
             for index, name in enumerate(queues):
                 if name in paused:
                     continue
-                job = queue.pop(name, index, ack=ack)
+                if control is None:
+                    job = queue.pop(name, index, ack=ack)
+                else:
+                    job = self._pop_with_control(queue, name, index, ack, control)
                 ack = None
-                if job is not None:
+                if job is not None or self._pop_saw_restart:
                     return job
             return None
         except Exception as exc:
@@ -457,6 +571,18 @@ def _loosely_equal(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is b
     return str(a) == str(b)
+
+
+def _stored_restart(value: Any) -> bytes | None:
+    """The bytes RedisStore stores for a restart value (a guess is fine: a mismatch is re-read)."""
+    if value is None:
+        return None
+    from laravel_queue.cache.redis import encode_value
+
+    try:
+        return encode_value(value)
+    except Exception:
+        return b""
 
 
 def _safe_timeout(job: Job, default: int) -> int:
