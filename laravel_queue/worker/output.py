@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -50,9 +51,19 @@ class WorkerOutput:
         self.zone = ZoneInfo(timezone)
         self.verbose = verbose
         self.width = width or shutil.get_terminal_size((80, 24)).columns
+        self._stamp_second = -1
+        self._stamp_text = ""
 
     def _now(self) -> datetime:
         return datetime.now(self.zone)
+
+    def _stamp(self) -> str:
+        """`Y-m-d H:i:s` now; formatted once per second, not twice per job."""
+        second = int(time.time())
+        if second != self._stamp_second:
+            self._stamp_second = second
+            self._stamp_text = f"{datetime.fromtimestamp(second, self.zone):%Y-%m-%d %H:%M:%S}"
+        return self._stamp_text
 
     def _write(self, line: str) -> None:
         self.stream.write(line + "\n")
@@ -74,7 +85,7 @@ class WorkerOutput:
             return
         name = self._label(job)
         dots = "." * max(self.width - len(name) - 33, 0)
-        self._write(f"  {self._now():%Y-%m-%d %H:%M:%S} {name} {dots} RUNNING")
+        self._write(f"  {self._stamp()} {name} {dots} RUNNING")
 
     def finished(self, job: Job, status: str, milliseconds: float, exc: BaseException | None = None) -> None:
         if self.json_mode:
@@ -83,7 +94,7 @@ class WorkerOutput:
         name = self._label(job)
         runtime = runtime_for_humans(milliseconds)
         dots = "." * max(self.width - len(name) - len(runtime) - 31, 0)
-        self._write(f"  {self._now():%Y-%m-%d %H:%M:%S} {name} {dots} {runtime} {STATUS_WORDS[status]}")
+        self._write(f"  {self._stamp()} {name} {dots} {runtime} {STATUS_WORDS[status]}")
 
     def _label(self, job: Job) -> str:
         name = _safe_name(job)

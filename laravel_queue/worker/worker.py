@@ -132,6 +132,8 @@ class Worker:
         self._cache: Any = None
         self._cache_error_logged = False
         self._down_file = str(self.settings.app.base_path / "storage" / "framework" / "down")
+        self._maintenance = False
+        self._maintenance_checked_at = -1e9
         self._restart_raw: bytes | None = None  # the stored restart value the pop script expects
         self._restart_raw_value: Any = None  # ... and what it decodes to
         self._restart_from_pop: Any = _NOT_READ
@@ -218,6 +220,15 @@ class Worker:
         return self.events.should_loop()
 
     def _in_maintenance(self) -> bool:
+        """Laravel's isDownForMaintenance, looked up at most once a second (a stat or a cache
+        read per job would cost more than the job loop itself)."""
+        now = time.monotonic()
+        if now - self._maintenance_checked_at >= 1.0:
+            self._maintenance_checked_at = now
+            self._maintenance = self._read_maintenance()
+        return self._maintenance
+
+    def _read_maintenance(self) -> bool:
         app = self.settings.app
         if app.maintenance_driver == "cache":
             try:
