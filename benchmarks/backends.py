@@ -389,7 +389,9 @@ class SqlBackend(Backend):
         }
         try:
             output = WorkerOutput(io.StringIO())  # the benchmark's own stdout stays readable
-            worker = Worker(connections, options=WorkerOptions(stop_when_empty=True, sleep=0), output=output)
+            # no memory limit: this runs inside the harness (or pytest), whose RSS is not the worker's
+            options = WorkerOptions(stop_when_empty=True, sleep=0, memory=1 << 20)
+            worker = Worker(connections, options=options, output=output)
             database = connections.db()
             before = database.commits
             worker.daemon(self.connection, ["default"])
