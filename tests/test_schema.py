@@ -15,27 +15,69 @@ ALL_TABLES = ["jobs", "job_batches", "failed_jobs", "cache", "cache_locks"]
 
 # (column, nullable) per table, in Laravel's order
 EXPECTED_COLUMNS = {
-    "jobs": [("id", False), ("queue", False), ("payload", False), ("attempts", False), ("reserved_at", True),
-             ("available_at", False), ("created_at", False)],
-    "job_batches": [("id", False), ("name", False), ("total_jobs", False), ("pending_jobs", False),
-                    ("failed_jobs", False), ("failed_job_ids", False), ("options", True), ("cancelled_at", True),
-                    ("created_at", False), ("finished_at", True)],
-    "failed_jobs": [("id", False), ("uuid", False), ("connection", False), ("queue", False), ("payload", False),
-                    ("exception", False), ("failed_at", False)],
+    "jobs": [
+        ("id", False),
+        ("queue", False),
+        ("payload", False),
+        ("attempts", False),
+        ("reserved_at", True),
+        ("available_at", False),
+        ("created_at", False),
+    ],
+    "job_batches": [
+        ("id", False),
+        ("name", False),
+        ("total_jobs", False),
+        ("pending_jobs", False),
+        ("failed_jobs", False),
+        ("failed_job_ids", False),
+        ("options", True),
+        ("cancelled_at", True),
+        ("created_at", False),
+        ("finished_at", True),
+    ],
+    "failed_jobs": [
+        ("id", False),
+        ("uuid", False),
+        ("connection", False),
+        ("queue", False),
+        ("payload", False),
+        ("exception", False),
+        ("failed_at", False),
+    ],
     "cache": [("key", False), ("value", False), ("expiration", False)],
     "cache_locks": [("key", False), ("owner", False), ("expiration", False)],
 }
 
 EXPECTED_TYPES = {
-    "mysql": {("jobs", "id"): "bigint(20) unsigned", ("jobs", "queue"): "varchar(255)", ("jobs", "payload"): "longtext",
-              ("jobs", "attempts"): "tinyint(3) unsigned", ("jobs", "reserved_at"): "int(10) unsigned",
-              ("cache", "value"): "mediumtext", ("cache", "expiration"): "int(11)",
-              ("failed_jobs", "failed_at"): "timestamp", ("job_batches", "options"): "mediumtext"},
-    "pgsql": {("jobs", "id"): "bigint", ("jobs", "queue"): "character varying", ("jobs", "payload"): "text",
-              ("jobs", "attempts"): "smallint", ("jobs", "reserved_at"): "integer", ("cache", "value"): "text",
-              ("failed_jobs", "failed_at"): "timestamp without time zone"},
-    "sqlite": {("jobs", "id"): "INTEGER", ("jobs", "queue"): "varchar", ("jobs", "payload"): "TEXT",
-               ("jobs", "attempts"): "INTEGER", ("cache", "value"): "TEXT", ("failed_jobs", "failed_at"): "datetime"},
+    "mysql": {
+        ("jobs", "id"): "bigint(20) unsigned",
+        ("jobs", "queue"): "varchar(255)",
+        ("jobs", "payload"): "longtext",
+        ("jobs", "attempts"): "tinyint(3) unsigned",
+        ("jobs", "reserved_at"): "int(10) unsigned",
+        ("cache", "value"): "mediumtext",
+        ("cache", "expiration"): "int(11)",
+        ("failed_jobs", "failed_at"): "timestamp",
+        ("job_batches", "options"): "mediumtext",
+    },
+    "pgsql": {
+        ("jobs", "id"): "bigint",
+        ("jobs", "queue"): "character varying",
+        ("jobs", "payload"): "text",
+        ("jobs", "attempts"): "smallint",
+        ("jobs", "reserved_at"): "integer",
+        ("cache", "value"): "text",
+        ("failed_jobs", "failed_at"): "timestamp without time zone",
+    },
+    "sqlite": {
+        ("jobs", "id"): "INTEGER",
+        ("jobs", "queue"): "varchar",
+        ("jobs", "payload"): "TEXT",
+        ("jobs", "attempts"): "INTEGER",
+        ("cache", "value"): "TEXT",
+        ("failed_jobs", "failed_at"): "datetime",
+    },
 }
 
 
@@ -46,11 +88,15 @@ def columns(db: Database, table: str) -> list[tuple[str, bool, str]]:
     if db.dialect == "mysql":
         rows = db.fetch_all(
             "select column_name as name, is_nullable as nullable, column_type as type from information_schema.columns"
-            " where table_schema = database() and table_name = ? order by ordinal_position", (table,))
+            " where table_schema = database() and table_name = ? order by ordinal_position",
+            (table,),
+        )
     else:
         rows = db.fetch_all(
             "select column_name as name, is_nullable as nullable, data_type as type from information_schema.columns"
-            " where table_schema = current_schema() and table_name = ? order by ordinal_position", (table,))
+            " where table_schema = current_schema() and table_name = ? order by ordinal_position",
+            (table,),
+        )
     return [(r["name"], r["nullable"] == "YES", str(r["type"])) for r in rows]
 
 
@@ -66,11 +112,13 @@ def indexes(db: Database) -> set[tuple[str, str, bool]]:
     if db.dialect == "mysql":
         rows = db.fetch_all(
             "select distinct table_name as t, index_name as i, non_unique as n from information_schema.statistics"
-            " where table_schema = database() and index_name <> 'PRIMARY'")
+            " where table_schema = database() and index_name <> 'PRIMARY'"
+        )
         return {(r["t"], r["i"], not r["n"]) for r in rows}
     rows = db.fetch_all(
         "select tablename as t, indexname as i, indexdef as d from pg_indexes where schemaname = current_schema()"
-        " and indexname not like '%_pkey'")
+        " and indexname not like '%_pkey'"
+    )
     return {(r["t"], r["i"], r["d"].startswith("CREATE UNIQUE")) for r in rows}
 
 
@@ -82,7 +130,9 @@ def primary_keys(db: Database, table: str) -> list[str]:
         "select k.column_name as c from information_schema.table_constraints t"
         " join information_schema.key_column_usage k on t.constraint_name = k.constraint_name"
         " and t.table_name = k.table_name and t.table_schema = k.table_schema"
-        f" where t.constraint_type = 'PRIMARY KEY' and t.table_schema = {schema} and t.table_name = ?", (table,))
+        f" where t.constraint_type = 'PRIMARY KEY' and t.table_schema = {schema} and t.table_name = ?",
+        (table,),
+    )
     return [r["c"] for r in rows]
 
 
@@ -114,11 +164,14 @@ def test_migrate_is_idempotent_and_never_alters(db: Database) -> None:
 
 
 def test_failed_at_defaults_to_now_and_legacy_table_has_no_uuid(db: Database) -> None:
-    assert migrate(db, jobs_table=None, batches_table=None, cache_table=None, lock_table=None,
-                   failed_uuids=False) == ["failed_jobs"]
+    assert migrate(db, jobs_table=None, batches_table=None, cache_table=None, lock_table=None, failed_uuids=False) == [
+        "failed_jobs"
+    ]
     assert "uuid" not in [name for name, _, _ in columns(db, "failed_jobs")]
-    db.execute(f"insert into {db.table('failed_jobs')} (connection, queue, payload, exception) values (?, ?, ?, ?)",
-               ("c", "q", "{}", "e"))
+    db.execute(
+        f"insert into {db.table('failed_jobs')} (connection, queue, payload, exception) values (?, ?, ?, ?)",
+        ("c", "q", "{}", "e"),
+    )
     assert db.fetch_value(f"select failed_at from {db.table('failed_jobs')}") is not None
 
 
@@ -134,8 +187,9 @@ def test_ddl_text_is_laravels_grammar_output(db: Database) -> None:
             " default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
             "alter table `jobs` add index `jobs_queue_index`(`queue`)",
         ]
-        assert cache[0].endswith("`expiration` int not null, primary key (`key`)) default character set utf8mb4"
-                                 " collate 'utf8mb4_unicode_ci'")
+        assert cache[0].endswith(
+            "`expiration` int not null, primary key (`key`)) default character set utf8mb4 collate 'utf8mb4_unicode_ci'"
+        )
     elif db.dialect == "sqlite":
         assert jobs == [
             'create table "jobs" ("id" integer primary key autoincrement not null, "queue" varchar not null,'
@@ -168,10 +222,15 @@ def test_cli_migrate_creates_each_table_on_its_connection(db_env: dict[str, str]
 
 
 def test_cli_migrate_legacy_failed_driver_and_custom_tables(sqlite_env: dict[str, str], tmp_path: Path) -> None:
-    env = {**sqlite_env, "QUEUE_FAILED_DRIVER": "database", "DB_QUEUE_TABLE": "queue_jobs",
-           "DB_CACHE_TABLE": "app_cache"}
-    result = CliRunner().invoke(app, ["migrate", "--env-file", str(_env_file(tmp_path, env))],
-                                env={k: None for k in env})
+    env = {
+        **sqlite_env,
+        "QUEUE_FAILED_DRIVER": "database",
+        "DB_QUEUE_TABLE": "queue_jobs",
+        "DB_CACHE_TABLE": "app_cache",
+    }
+    result = CliRunner().invoke(
+        app, ["migrate", "--env-file", str(_env_file(tmp_path, env))], env={k: None for k in env}
+    )
     assert result.exit_code == 0, result.output
     assert "Created table [queue_jobs]" in result.output
     assert "Created table [app_cache]" in result.output
@@ -185,7 +244,20 @@ def test_cli_migrate_legacy_failed_driver_and_custom_tables(sqlite_env: dict[str
 
 def test_cli_migrate_reports_a_bad_connection(tmp_path: Path) -> None:
     env = {"DB_CONNECTION": "mariadb", "DB_HOST": "127.0.0.1", "DB_PORT": "1", "DB_DATABASE": "x"}
-    result = CliRunner().invoke(app, ["migrate", "--env-file", str(_env_file(tmp_path, env))],
-                                env={k: None for k in env})
+    result = CliRunner().invoke(
+        app, ["migrate", "--env-file", str(_env_file(tmp_path, env))], env={k: None for k in env}
+    )
     assert result.exit_code == 1
     assert "Migration failed" in result.output
+
+
+def test_cli_migrate_on_a_fresh_app_creates_the_default_sqlite_database(tmp_path: Path) -> None:
+    """The README's first command: no .env, Laravel's default `database/database.sqlite`."""
+    app_root = tmp_path / "app"
+    app_root.mkdir()
+    result = CliRunner().invoke(
+        app, ["migrate", "--app", str(app_root)], env={"DB_CONNECTION": None, "DB_DATABASE": None}
+    )
+    assert result.exit_code == 0, result.output
+    assert (app_root / "database" / "database.sqlite").exists()
+    assert "Created table [jobs]" in result.output

@@ -7,6 +7,7 @@ migrated does nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -44,6 +45,16 @@ def table_plan(settings: Settings, database: str | None = None) -> dict[str, dic
     return plan
 
 
+def _ensure_sqlite_directory(settings: Settings, connection: str) -> None:
+    """Like `php artisan migrate` offering to create a missing SQLite database: create its folder."""
+    cfg = settings.db_connection(connection)
+    if cfg.driver == "sqlite" and cfg.database != ":memory:":
+        folder = Path(cfg.database).parent
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            typer.echo(f"Created folder [{folder}] for the SQLite database.")
+
+
 def migrate_command(
     env_file: EnvFileOption = None,
     app: AppOption = None,
@@ -61,6 +72,7 @@ def migrate_command(
                 "jobs_table": None, "failed_table": None, "batches_table": None, "cache_table": None,
                 "lock_table": None, **tables,
             }
+            _ensure_sqlite_directory(settings, connection)
             created = migrate_tables(connections.db(connection), **arguments)  # type: ignore[arg-type]
             for table in created:
                 typer.echo(f"Created table [{table}] on connection [{connection}].")
