@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 from collections.abc import Iterator
@@ -207,8 +206,6 @@ def test_lock_without_context_found_from_the_declaration(
 
 
 def test_lock_released_in_the_database_store(sqlite_env: dict[str, str]) -> None:
-    if importlib.util.find_spec("laravel_queue.cache.database") is None:
-        pytest.skip("the database cache store (laravel_queue/cache/database.py) has not landed yet")
     from laravel_queue.schema import migrate
 
     conns = Connections(load_settings(environ=sqlite_env))

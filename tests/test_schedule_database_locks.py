@@ -26,7 +26,6 @@ UTC = timezone.utc
 
 @pytest.fixture(params=["sqlite_env", "mysql_env"])
 def db_env(request) -> dict[str, str]:
-    pytest.importorskip("laravel_queue.cache.database", reason="DatabaseStore is not in the tree yet")
     env = dict(request.getfixturevalue(request.param))
     env["CACHE_PREFIX"] = "laravel-cache-"
     from laravel_queue.schema import migrate

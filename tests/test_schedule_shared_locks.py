@@ -99,7 +99,6 @@ def test_a_lock_held_by_php_stops_the_python_event(redis_env, redis_client, redi
 
 
 def test_job_event_dispatches_once_across_servers(redis_env, redis_client, redis_connections):
-    pytest.importorskip("laravel_queue.dispatch")
     clock = FakeClock(datetime(2026, 11, 23, 7, 0, 0, 100000, tzinfo=UTC))
     for _ in range(2):  # two schedulers, same minute
         schedule = Schedule(php_binary="php")
