@@ -15,7 +15,7 @@ Usage (every caller uses `?` placeholders; values are always bound, never format
     with db.transaction():          # nests with savepoints (trans2, trans3, ...)
         ...
     db.run_transaction(fn)          # fn() in a transaction, retried once (see below)
-    db.batch([(sql, params, "one"), ...])   # several statements, one round trip on MySQL
+    db.batch([(sql, params, "one"), ...])   # several statements, one round trip (MySQL, pgsql)
     db.execute_deferred(sql, params)        # inside a transaction: sent with the COMMIT
 
 Rules that hold on every engine:
@@ -34,9 +34,10 @@ Rules that hold on every engine:
   `busy_timeout` ms, else PDO's default of 60 s. `journal_mode` and `synchronous` are
   applied only when configured, as Laravel's SQLite connection does: a user's database is
   never switched to WAL behind their back.
-* On MySQL/MariaDB the BEGIN travels with the transaction's first statement and
-  `batch`/`execute_deferred` share packets (MULTI_STATEMENTS; every value is still
-  escaped), which is how the queue driver pops with one commit and two round trips.
+* On MySQL/MariaDB and PostgreSQL the BEGIN travels with the transaction's first
+  statement and `batch`/`execute_deferred` share one round trip (MySQL: MULTI_STATEMENTS,
+  every value still escaped; PostgreSQL: libpq pipeline mode, every value still bound),
+  which is how the queue driver pops with one commit and two round trips.
 * `commits` counts durable commits (outermost COMMIT, or a write outside a transaction);
   `listen(callback)` receives `(sql, params)` for every statement, like `DB::listen`.
 """
@@ -293,6 +294,7 @@ class _MySqlEngine(_Engine):
 
 class _PostgresEngine(_Engine):
     dialect = "pgsql"
+    defers_begin = True
 
     def connect(self) -> Any:
         import psycopg
@@ -321,7 +323,20 @@ class _PostgresEngine(_Engine):
         return f"{major}.{number % 10000}" if major >= 10 else f"{major}.{(number // 100) % 100}"
 
     def run(self, conn: Any, sql: str, params: Params, fetch: str) -> Any:
-        cursor = conn.execute(_to_format_style(sql), tuple(params))
+        return self._result(conn.execute(_to_format_style(sql), tuple(params)), fetch)
+
+    def run_many(self, conn: Any, statements: Sequence[Statement]) -> list[Any]:
+        """All statements in one flight (libpq pipeline mode): one round trip instead of one
+        per statement. The server stops at the first error, which is raised here; inside an
+        explicit transaction that leaves it aborted, so the caller rolls back as on MySQL."""
+        if len(statements) == 1:
+            return [self.run(conn, *statements[0])]
+        with conn.pipeline():
+            cursors = [conn.execute(_to_format_style(sql), tuple(params)) for sql, params, _ in statements]
+        return [self._result(cursor, fetch) for cursor, (_, _, fetch) in zip(cursors, statements, strict=True)]
+
+    @staticmethod
+    def _result(cursor: Any, fetch: str) -> Any:
         if fetch == "one":
             return cursor.fetchone()
         if fetch == "all":
@@ -467,8 +482,8 @@ class Database:
 
     def execute_deferred(self, sql: str, params: Params = ()) -> None:
         """Inside a transaction: send this write together with the next statement or the
-        COMMIT (one round trip less on MySQL). Its row count is not returned; an error
-        surfaces from that next statement / commit and rolls the transaction back.
+        COMMIT (one round trip less on MySQL and PostgreSQL). Its row count is not returned;
+        an error surfaces from that next statement / commit and rolls the transaction back.
         Outside a transaction it runs at once."""
         if self._depth == 0:
             self.execute(sql, params)
@@ -477,8 +492,8 @@ class Database:
 
     def batch(self, statements: Sequence[Statement]) -> list[Any]:
         """Run `(sql, params, fetch)` statements in order, in one round trip where the engine
-        allows it (MySQL); fetch is 'rowcount', 'one', 'all' or 'id'. Atomic only inside a
-        transaction."""
+        allows it (MySQL, PostgreSQL); fetch is 'rowcount', 'one', 'all' or 'id'. Atomic only
+        inside a transaction."""
         for _, _, fetch in statements:
             if fetch not in ("rowcount", "one", "all", "id"):
                 raise ValueError(f"unknown fetch mode {fetch!r}")
@@ -510,7 +525,7 @@ class Database:
     def transaction(self) -> Iterator[Database]:
         """BEGIN/COMMIT at the outermost level, SAVEPOINT trans<N> when nested.
 
-        On MySQL the BEGIN travels in the same packet as the first statement."""
+        On MySQL and PostgreSQL the BEGIN travels with the first statement."""
         level = self._depth + 1
         if level == 1:
             self._broken = False

@@ -109,7 +109,7 @@ def test_php_unserializes_the_next_command(php: str) -> None:
 
 @pytest.fixture
 def connections(redis_env: dict[str, str], redis_client: Any) -> Iterator[Connections]:
-    conns = Connections(load_settings(environ=redis_env))
+    conns = Connections(load_settings(environ={**redis_env, "QUEUE_FAILED_DRIVER": "null"}))
     yield conns
     conns.close()
 

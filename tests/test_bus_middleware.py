@@ -32,7 +32,7 @@ def test_overlap_key_formula() -> None:
 
 @pytest.fixture
 def connections(redis_env: dict[str, str], redis_client: Any) -> Iterator[Connections]:
-    conns = Connections(load_settings(environ=redis_env))
+    conns = Connections(load_settings(environ={**redis_env, "QUEUE_FAILED_DRIVER": "null"}))
     yield conns
     conns.close()
 

@@ -109,7 +109,7 @@ def test_computed_key_uses_the_declared_unique_id_or_the_property() -> None:
 
 @pytest.fixture
 def connections(redis_env: dict[str, str], redis_client: Any) -> Iterator[Connections]:
-    conns = Connections(load_settings(environ=redis_env))
+    conns = Connections(load_settings(environ={**redis_env, "QUEUE_FAILED_DRIVER": "null"}))
     yield conns
     conns.close()
 

@@ -427,3 +427,15 @@ def test_watchdog_fires_for_an_overrunning_job_and_not_after_disarm() -> None:
     while time.monotonic() < deadline:  # bounded observation: nothing fires for a disarmed job
         assert events == []
         time.sleep(0.05)
+
+
+def test_a_failure_that_cannot_be_recorded_leaves_the_job_reserved(conns: Connections) -> None:
+    """failed_jobs is written before the delete: a broken failed store loses nothing."""
+    registry = Registry()
+    registry.register("Tests\\Bad", lambda job, data: (_ for _ in ()).throw(RuntimeError("bad")))
+    push(conns, "Tests\\Bad")
+    conns.db().execute("DROP TABLE failed_jobs")
+    run_until_empty(conns, registry)
+    queue = conns.queue()
+    assert queue.reserved_size("default") == 1  # back after retry_after, attempt counted
+    assert queue.size("default") == 1

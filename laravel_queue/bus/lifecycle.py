@@ -18,7 +18,7 @@ from laravel_queue.bus.batches import BatchCallbacks, Batches
 from laravel_queue.bus.chains import ChainCallbacks, Chains
 from laravel_queue.bus.middleware import bind_job
 from laravel_queue.bus.unique import UniqueLocks
-from laravel_queue.job import CALL_QUEUED_HANDLER, Job
+from laravel_queue.job import CALL_QUEUED_HANDLER, InvalidPayloadError, Job
 from laravel_queue.worker.lifecycle import JobLifecycle
 
 log = logging.getLogger("laravel_queue.bus")
@@ -66,6 +66,10 @@ class BusLifecycle(JobLifecycle):
         self.batches.after_handle(job, prepared)
 
     def after_failure(self, job: Job, prepared: Any | None, exc: BaseException | None) -> None:
+        try:
+            _ = job.payload
+        except InvalidPayloadError:
+            return  # no unique key, batch or chain can be read from an unreadable payload
         if prepared is None:
             prepared = self._decode(job)
         for part in (self.unique, self.batches, self.chains):

@@ -178,14 +178,14 @@ class DatabaseQueue(Queue):
             select = (self.sql["select_next"], (queue, now, now - self.retry_after), "one")
             if ack_id is None:
                 record = self.db.batch([select])[0]
-            else:  # one round trip on MySQL: BEGIN + DELETE ack + SELECT next
+            else:  # one round trip on MySQL and PostgreSQL: BEGIN + DELETE ack + SELECT next
                 record = self.db.batch([(self.sql["delete"], (ack_id,), "rowcount"), select])[1]
             if record is None:
                 return None
             record["attempts"] = int(record["attempts"]) + 1
             record["reserved_at"] = now
             selected.append(record)
-            # sent with the COMMIT: one round trip less per job on MySQL
+            # sent with the COMMIT: one round trip less per job on MySQL and PostgreSQL
             self.db.execute_deferred(self.sql["reserve"], (now, record["attempts"], record["id"]))
             return record
 

@@ -507,11 +507,18 @@ class Worker:
             self._fail_job(job, exc)
 
     def _fail_job(self, job: Job, exc: BaseException | None) -> None:
-        """Laravel's Job::fail: delete, run failed() hooks, then record it in failed_jobs."""
+        """Laravel's Job::fail: record it in failed_jobs, delete it, run the failed() hooks.
+
+        Laravel deletes first and writes failed_jobs last; here the record is written first,
+        so a failed_jobs store that cannot be written leaves the job reserved (it returns
+        after retry_after) instead of losing it.
+        """
         job.mark_as_failed()
         if job.is_deleted():
             return
         error = exc if exc is not None else ManuallyFailedError("")
+        if not self._log_failed(job, error):
+            return
         try:
             job.delete()
             prepared = getattr(job, "_prepared", None)
@@ -520,15 +527,19 @@ class Worker:
                 prepared.failed(error)
         finally:
             self.events.fire(self.events.failing, job, error)
-            self._log_failed(job, error)
 
-    def _log_failed(self, job: Job, exc: BaseException) -> None:
+    def _log_failed(self, job: Job, exc: BaseException) -> bool:
         from laravel_queue.failed.exception_text import format_exception
 
         try:
             self.connections.failed().log(job.connection_name, job.queue, job.raw_body, format_exception(exc))
         except Exception as log_exc:
-            log.error("could not write failed job %s to failed_jobs: %s", job.job_id, log_exc)
+            log.error(
+                "could not write failed job %s to failed_jobs (%s); it stays reserved and returns after retry_after",
+                job.job_id, log_exc,
+            )
+            return False
+        return True
 
     def _on_timeout(self, job: Job) -> None:
         """The watchdog's bookkeeping (§8.6) before the process is killed."""
