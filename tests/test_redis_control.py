@@ -280,9 +280,9 @@ def test_one_round_trip_per_job(conns: Connections, monkeypatch: pytest.MonkeyPa
     trips = RoundTrips(monkeypatch)
     assert make_worker(conns, registry, stop_when_empty=True).daemon(None, ["default"]) == 0
     assert queue_of(conns).size("default") == 0
-    # startup: restart MGET and INFO; then one EVALSHA per job plus the empty pop that ends
-    # it (redis-py adds a SCRIPT LOAD if the server lost the script)
-    assert jobs + 3 <= trips.count <= jobs + 4, trips.count
+    # startup: restart MGET and INFO, and the handshake of the queue's hot-path connection
+    # (a fixed few writes, once); then one EVALSHA per job plus the empty pop that ends it
+    assert jobs + 3 <= trips.count <= jobs + 10, trips.count
 
 
 # -- where the two-call path stays --------------------------------------------------------------------
