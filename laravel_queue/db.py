@@ -12,6 +12,7 @@ Usage (every caller uses `?` placeholders; values are always bound, never format
     db.fetch_one(f"select * from {table} where id = ?", (5,))       -> dict | None
     db.fetch_all(f"select * from {table}")                          -> list[dict]
     db.insert_get_id(f"insert into {table} (queue) values (?)", ("default",))  -> int
+    db.execute_returning(f"update {table} set ... returning *", params)  -> dict | None
     with db.transaction():          # nests with savepoints (trans2, trans3, ...)
         ...
     db.run_transaction(fn)          # fn() in a transaction, retried once (see below)
@@ -508,6 +509,14 @@ class Database:
 
     def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         return list(self._run(sql, params, "all"))
+
+    def execute_returning(self, sql: str, params: Params = ()) -> Row | None:
+        """A write that returns a row (`... returning`, PostgreSQL); counted as one durable
+        commit when it runs outside a transaction, like `execute`."""
+        row = self._run(sql, params, "one")
+        if self._depth == 0:
+            self.commits += 1
+        return row  # type: ignore[no-any-return]
 
     def fetch_value(self, sql: str, params: Params = ()) -> Any:
         """The first column of the first row, or None."""

@@ -251,7 +251,10 @@ def test_pop_with_ack_deletes_previous_job_in_the_same_single_commit(queue: Data
     select_next = expected_sql(queue.db, "05-worker-once-pop-ack")[1]
     update = expected_sql(queue.db, "05-worker-once-pop-ack")[2]
     delete = expected_sql(queue.db, "05-worker-once-pop-ack")[6]
-    assert log.sql() == ["BEGIN", delete, select_next, update, "COMMIT"]
+    if queue.db.dialect == "pgsql":  # the same three statements as one (same effect: see the pgsql tests below)
+        assert log.sql() == [queue.sql["pop_acked"]]
+    else:
+        assert log.sql() == ["BEGIN", delete, select_next, update, "COMMIT"]
     assert queue.size() == 2  # job 1 is gone
     second.delete_later()
     third = queue.pop(ack=second)
@@ -379,3 +382,93 @@ def test_from_config_uses_the_queue_connection_settings(sqlite_env: dict[str, st
     assert job is not None
     assert (job.queue, job.connection_name) == ("emails", "database")
     connections.close()
+
+
+# -- PostgreSQL: pop(ack=...) as one statement ------------------------------------------------
+
+
+@pytest.fixture
+def pgsql_db(pgsql_env: dict[str, str]) -> Any:
+    database = Connections(load_settings(environ=pgsql_env)).db()
+    yield database
+    database.close()
+
+
+def _rows(db: Database, table: str) -> list[dict[str, Any]]:
+    return db.fetch_all(f"select * from {db.table(table)} order by id")
+
+
+def test_pgsql_one_statement_pop_changes_the_table_exactly_as_laravels_protocol(pgsql_db: Database) -> None:
+    """Same pushes on two tables; one worker pops with ack (one statement), the other runs
+    Laravel's DELETE, then BEGIN/SELECT FOR UPDATE SKIP LOCKED/UPDATE/COMMIT. After every
+    step both tables hold the same rows, column for column."""
+    migrate(pgsql_db, failed_table=None, batches_table=None, cache_table=None, lock_table=None)
+    migrate(pgsql_db, jobs_table="jobs_ref", failed_table=None, batches_table=None, cache_table=None, lock_table=None)
+    clock = Clock()
+    fast = DatabaseQueue(pgsql_db, retry_after=5, clock=clock)
+    reference = DatabaseQueue(pgsql_db, table="jobs_ref", retry_after=5, clock=clock)
+    for queue in (fast, reference):
+        queue.push_raw(PAYLOAD)
+        queue.push_raw(PAYLOAD, delay=3)
+        queue.push_raw(PAYLOAD, queue="other")
+        queue.push_raw(PAYLOAD)
+        stale = queue.pop()  # reserved, never acked: its reservation expires after 5 s
+        assert stale is not None and stale.job_id == 1
+    fast_prev, ref_prev = fast.pop(), reference.pop()
+    assert fast_prev is not None and ref_prev is not None
+    reserved: list[tuple[int, int]] = []
+    for _ in range(5):
+        clock.now += 3
+        fast_prev.delete_later()
+        ref_prev.delete_later()
+        fast_job = fast.pop(ack=fast_prev)
+        reference.flush_acks([ref_prev])
+        ref_job = reference.pop()
+        assert _rows(pgsql_db, "jobs") == _rows(pgsql_db, "jobs_ref")
+        assert (fast_job and (fast_job.job_id, fast_job.attempts(), fast_job.raw_body)) == (
+            ref_job and (ref_job.job_id, ref_job.attempts(), ref_job.raw_body)
+        )
+        if fast_job is None or ref_job is None:
+            break
+        reserved.append((fast_job.job_id, fast_job.attempts()))
+        fast_prev, ref_prev = fast_job, ref_job
+    assert reserved == [(2, 1), (1, 2)]  # the delayed job once due, then the expired reservation
+    assert fast.size() == reference.size() == 0  # every default job ran, the expired one included
+    assert fast.size("other") == 1
+
+
+def test_pgsql_one_statement_pop_skips_rows_locked_by_another_worker(
+    pgsql_db: Database, pgsql_env: dict[str, str]
+) -> None:
+    migrate(pgsql_db, failed_table=None, batches_table=None, cache_table=None, lock_table=None)
+    queue = DatabaseQueue(pgsql_db, clock=Clock())
+    for _ in range(3):
+        queue.push_raw(PAYLOAD)
+    first = queue.pop()
+    assert first is not None
+    first.delete_later()
+    other = Connections(load_settings(environ=pgsql_env)).db()
+    try:
+        with other.transaction():  # another worker holds job 2 between its SELECT and UPDATE
+            other.fetch_one(f"select * from {other.table('jobs')} where id = ? for update", (2,))
+            commits_before = pgsql_db.commits
+            job = queue.pop(ack=first)
+            assert job is not None
+            assert (job.job_id, job.attempts()) == (3, 1)
+            assert pgsql_db.commits - commits_before == 1
+    finally:
+        other.close()
+    assert [(r["id"], r["attempts"], r["reserved_at"]) for r in _rows(pgsql_db, "jobs")] == [(2, 0, None), (3, 1, T0)]
+
+
+def test_pgsql_one_statement_pop_never_reserves_the_row_it_acks(pgsql_db: Database) -> None:
+    """The acked row may look due (expired reservation): it is deleted, never also updated."""
+    migrate(pgsql_db, failed_table=None, batches_table=None, cache_table=None, lock_table=None)
+    queue = DatabaseQueue(pgsql_db, retry_after=1, clock=Clock())
+    queue.push_raw(PAYLOAD)
+    job = queue.pop()
+    assert job is not None
+    job.delete_later()
+    queue.clock.now += 10  # type: ignore[attr-defined]
+    assert queue.pop(ack=job) is None
+    assert queue.size() == 0

@@ -4,12 +4,15 @@ Rows, columns and SQL text are Laravel's (see laravel-compat.md §6), so PHP and
 workers can share one `jobs` table. One deliberate addition: `pop(..., ack=job)` deletes
 the previous finished job inside the same transaction as the next reservation, so a
 busy worker pays one commit per job instead of Laravel's two. What is stored is the same.
+On PostgreSQL that pop is one statement (a CTE: DELETE ack, SELECT ... FOR UPDATE SKIP
+LOCKED, UPDATE ... RETURNING) in one round trip; a pop without ack keeps Laravel's text.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from laravel_queue.db import ConcurrencyError, Database, DatabaseError, LostConnectionError
@@ -35,6 +38,10 @@ class UnreservableJobError(DatabaseError):
     def __init__(self, message: str, job: DatabaseJob) -> None:
         super().__init__(message)
         self.job = job
+
+
+class FastPathDeclined(Exception):
+    """The one-statement pop failed without changing anything; use Laravel's protocol."""
 
 
 class DatabaseJob(Job):
@@ -131,6 +138,31 @@ class DatabaseQueue(Queue):
             "reserved": f"select count(*) as aggregate from {t} where {queue} and {q('reserved_at')} is not null",
             "oldest": f"select {q('available_at')} from {t} where {pending} order by {q('available_at')} asc limit 1",
             "clear": f"delete from {t} where {queue}",
+            **(self._pgsql_pop_acked(pop_lock) if db.dialect == "pgsql" else {}),
+        }
+
+    def _pgsql_pop_acked(self, pop_lock: str) -> dict[str, str]:
+        """PostgreSQL: Laravel's ack DELETE + locked SELECT + UPDATE as ONE autocommit statement.
+
+        Same rows touched, same values written (attempts = old + 1, reserved_at = now), one
+        round trip. The candidate SELECT excludes the ack id so no row is touched twice."""
+        db = self.db
+        t = db.table(self.table_name)
+        q = db.quote_identifier
+        due = (
+            f"{q('queue')} = ? and (({q('reserved_at')} is null and {q('available_at')} <= ?)"
+            f" or ({q('reserved_at')} <= ?)) and {q('id')} <> ?"
+        )
+        return {
+            "pop_acked": (
+                f"with {q('acked')} as (delete from {t} where {q('id')} = ?),"
+                f" {q('candidate')} as (select {q('id')} from {t} where {due}"
+                f" order by {q('id')} asc limit 1{pop_lock})"
+                f" update {t} as {q('reserving')} set {q('reserved_at')} = ?,"
+                f" {q('attempts')} = {q('reserving')}.{q('attempts')} + 1"
+                f" from {q('candidate')} where {q('reserving')}.{q('id')} = {q('candidate')}.{q('id')}"
+                f" returning {q('reserving')}.*"
+            ),
         }
 
     # -- push -----------------------------------------------------------------------------------
@@ -170,6 +202,10 @@ class DatabaseQueue(Queue):
         once on a fresh connection."""
         queue = self.get_queue(queue)
         ack_id = self._ack_id(ack)
+        if ack_id is not None and "pop_acked" in self.sql:
+            with suppress(FastPathDeclined):
+                record = self._pop_acked_in_one_statement(queue, ack_id)
+                return None if record is None else DatabaseJob(self, record, queue)
         selected: list[dict[str, Any]] = []
 
         def reserve() -> dict[str, Any] | None:
@@ -199,6 +235,19 @@ class DatabaseQueue(Queue):
                 raise UnreservableJobError(f"job {job.job_id} cannot be reserved: {exc}", job) from exc
             raise
         return None if record is None else DatabaseJob(self, record, queue)
+
+    def _pop_acked_in_one_statement(self, queue: str, ack_id: int) -> dict[str, Any] | None:
+        """One round trip, one commit. An error other than a lost connection (e.g. attempts
+        overflowing SMALLINT) changed nothing, as the statement is atomic: raise
+        FastPathDeclined so Laravel's protocol runs and names the unreservable job."""
+        now = self.now()
+        params = (ack_id, queue, now, now - self.retry_after, ack_id, now)
+        try:
+            return self.db.execute_returning(self.sql["pop_acked"], params)
+        except LostConnectionError:
+            raise  # already reconnected and retried once by Database
+        except DatabaseError as exc:
+            raise FastPathDeclined from exc
 
     def _ack_id(self, ack: Job | None) -> int | None:
         if ack is None:
