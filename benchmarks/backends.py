@@ -365,7 +365,12 @@ class SqlBackend(Backend):
     family = "database"
 
     def prefill(self, payloads: Sequence[str]) -> None:
-        self.queue().push_raw_many(payloads)  # Laravel's bulk(): multi-row INSERTs in one transaction
+        queue = self.queue()
+        queue.push_raw_many(payloads)  # Laravel's bulk(): multi-row INSERTs in one transaction
+        if queue.db.dialect == "pgsql":
+            # A production jobs table has planner statistics; a table filled a moment ago has
+            # none until autovacuum runs, and PostgreSQL then sorts every pending row per pop.
+            queue.db.execute(f"ANALYZE {queue.db.table(queue.table_name)}")
 
     def probe(self) -> dict[str, float]:
         database = self.connections.db()
