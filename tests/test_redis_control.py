@@ -8,7 +8,6 @@ string on db 1; `queue:pause` stores `b:1;`).
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from collections.abc import Iterator
@@ -17,15 +16,13 @@ from typing import Any
 import pytest
 import redis
 from conftest import FIXTURES, wait_for
+from support.control import make_worker, push
 
 from laravel_queue.cache.redis import RedisStore
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
 from laravel_queue.drivers.redis import ControlKeys, RedisQueue
-from laravel_queue.payload import php_json_encode, string_job_payload
 from laravel_queue.registry import Registry
-from laravel_queue.worker import Worker, WorkerOptions
-from laravel_queue.worker.output import WorkerOutput
 from laravel_queue.worker.worker import RESTART_KEY, paused_key
 
 PHP_PAUSED = b"b:1;"  # Cache::forever(key, true) through RedisStore::serialize
@@ -69,10 +66,6 @@ def control_for(conns: Connections, queues: list[str]) -> ControlKeys:
     return control
 
 
-def push(conns: Connections, job: str, data: Any = None, *, queue: str = "default") -> None:
-    q = conns.queue()
-    q.push_raw(php_json_encode(q.prepare_payload(string_job_payload(f"{job}@handle", data))), queue)
-
 
 def php_set(conns: Connections, logical_key: str, value: bytes) -> None:
     """Write a cache value on db 1 the way phpredis does (no RedisStore code involved)."""
@@ -94,14 +87,6 @@ class RoundTrips:
 
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
 
-
-def make_worker(conns: Connections, registry: Registry, **options: Any) -> Worker:
-    return Worker(
-        conns,
-        registry=registry,
-        options=WorkerOptions(**{"memory": 4096, "sleep": 0, **options}),
-        output=WorkerOutput(io.StringIO()),
-    )
 
 
 # -- the server guarantee the design rests on -----------------------------------------------------

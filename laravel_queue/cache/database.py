@@ -104,14 +104,24 @@ class DatabaseStore(CacheStore):
         if not keys:
             return []
         prefixed = [self.prefix + key for key in keys]
-        placeholders = ", ".join("?" for _ in prefixed)
-        rows = self.db.fetch_all(f"select * from {self._t} where {self._q('key')} in ({placeholders})", prefixed)
-        now = self.now()
-        live = {row["key"]: row for row in rows if int(row["expiration"]) > now}
-        expired = [row["key"] for row in rows if int(row["expiration"]) <= now]
+        rows = self.db.fetch_all(*self.select_many(prefixed))
+        expired = [row["key"] for row in rows if int(row["expiration"]) <= self.now()]
         if expired:
             self._forget_if_expired(expired)
-        return [self.unserialize(live[key]["value"]) if key in live else None for key in prefixed]
+        return [None if raw is None else self.unserialize(raw) for raw in self.stored_values(rows, prefixed)]
+
+    def select_many(self, prefixed_keys: Sequence[str]) -> tuple[str, list[str]]:
+        """Laravel's `many()` SELECT for keys already prefixed: (sql, params), for a caller
+        that runs it inside its own transaction (the database queue's pop)."""
+        placeholders = ", ".join("?" for _ in prefixed_keys)
+        return f"select * from {self._t} where {self._q('key')} in ({placeholders})", list(prefixed_keys)
+
+    def stored_values(self, rows: Sequence[Any], prefixed_keys: Sequence[str]) -> list[Any]:
+        """The stored (serialized) value of each key from `select_many` rows; expired or
+        missing: None."""
+        now = self.now()
+        live = {row["key"]: row["value"] for row in rows if int(row["expiration"]) > now}
+        return [live.get(key) for key in prefixed_keys]
 
     def _forget_if_expired(self, prefixed_keys: list[str]) -> None:
         keys = [
@@ -304,3 +314,4 @@ class DatabaseLock(Lock):
             (expiration, self.name, self.owner, self.now()),
         )
         return updated > 0
+

@@ -3,9 +3,44 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from laravel_queue.job import Job
+
+if TYPE_CHECKING:
+    from laravel_queue.cache.base import CacheStore
+
+
+class ControlKeys(Protocol):
+    """Where a driver's `pop_with_control` reads the worker's restart and pause keys.
+
+    Values travel as the cache store stores them (`encode`/`decode` are its rules), so the
+    pop can compare the restart value without decoding it on the server.
+    """
+
+    def encode(self, value: Any) -> Any:
+        """The stored form of `value`, as the cache store writes it."""
+
+    def decode(self, raw: Any) -> Any:
+        """A stored value read by the pop, decoded as the cache store's `get` would."""
+
+
+@dataclass(frozen=True)
+class ControlledPop:
+    """One `pop_with_control`: the stored control values it read, and the job if it popped.
+
+    `restart` and `paused` are the stored forms (None when absent; decode them with
+    `ControlKeys.decode`). `skipped` says why nothing was popped: "restart" (the restart
+    value is not the expected one) or "paused" (the queue's paused key holds a value);
+    None when the pop ran: the restart value was the expected one and the queue not paused.
+    """
+
+    job: Job | None
+    restart: Any
+    paused: Any
+    skipped: Literal["restart", "paused"] | None
 
 
 class Queue(ABC):
@@ -35,6 +70,30 @@ class Queue(ABC):
         transaction as this reservation, whether or not a job is found. This is how the
         worker reaches several times Laravel's throughput without changing what is stored.
         """
+
+    def control_keys(
+        self, store: CacheStore, *, restart_key: str, paused_keys: Mapping[str, str]
+    ) -> ControlKeys | None:
+        """Keys for `pop_with_control` when this driver can read `store` inside its pop (the
+        worker then needs no separate cache read per job); None: the worker reads the store."""
+        return None
+
+    def pop_with_control(
+        self,
+        queue: str | None,
+        index: int = 0,
+        *,
+        ack: Job | None = None,
+        control: ControlKeys,
+        restart: Any,
+    ) -> ControlledPop:
+        """`pop` that first reads the restart key and this queue's paused key, atomically with it.
+
+        `restart` is the stored restart value the worker expects (None: absent). When the
+        stored value differs, or the paused key holds a value, nothing is reserved and the
+        worker decides (stop, or skip the queue). The ack is applied in every case. Only
+        called with keys this driver's `control_keys` returned."""
+        raise NotImplementedError(f"{type(self).__name__} reads no control keys in its pop")
 
     def flush_acks(self, jobs: list[Job]) -> None:
         """Remove jobs marked `delete_later()` that no pop has carried (worker stopping)."""

@@ -6,20 +6,27 @@ the previous finished job inside the same transaction as the next reservation, s
 busy worker pays one commit per job instead of Laravel's two. What is stored is the same.
 On PostgreSQL that pop is one statement (a CTE: DELETE ack, SELECT ... FOR UPDATE SKIP
 LOCKED, UPDATE ... RETURNING) in one round trip; a pop without ack keeps Laravel's text.
+On SQLite and MySQL/MariaDB, with the default database cache store on the queue's own
+connection, `pop_with_control` also reads the worker's restart and pause keys inside the
+reservation transaction (Laravel's `many()` SELECT on the cache table), instead of the
+worker's separate cache query per job.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from laravel_queue.db import ConcurrencyError, Database, DatabaseError, LostConnectionError
-from laravel_queue.drivers.base import Queue
+from laravel_queue.db import ConcurrencyError, Database, DatabaseError, LostConnectionError, Statement
+from laravel_queue.drivers.base import ControlledPop, Queue
 from laravel_queue.job import Job
 
 if TYPE_CHECKING:
+    from laravel_queue.cache.base import CacheStore
+    from laravel_queue.cache.database import DatabaseStore
     from laravel_queue.config.settings import QueueConnectionConfig
     from laravel_queue.connections import Connections
 
@@ -42,6 +49,22 @@ class UnreservableJobError(DatabaseError):
 
 class FastPathDeclined(Exception):
     """The one-statement pop failed without changing anything; use Laravel's protocol."""
+
+
+@dataclass(frozen=True)
+class DatabaseControlKeys:
+    """The worker's restart and pause keys (prefixed) in a database cache store that lives on
+    the queue's connection; values are the store's `value` column text."""
+
+    store: DatabaseStore
+    restart: str
+    paused: Mapping[str, str]  # queue name -> its prefixed paused key
+
+    def encode(self, value: Any) -> Any:
+        return self.store.serialize(value)
+
+    def decode(self, raw: Any) -> Any:
+        return None if raw is None else self.store.unserialize(raw)
 
 
 class DatabaseJob(Job):
@@ -206,16 +229,79 @@ class DatabaseQueue(Queue):
             with suppress(FastPathDeclined):
                 record = self._pop_acked_in_one_statement(queue, ack_id)
                 return None if record is None else DatabaseJob(self, record, queue)
+        return self._reserve(queue, ack_id)
+
+    def control_keys(
+        self, store: CacheStore, *, restart_key: str, paused_keys: Mapping[str, str]
+    ) -> DatabaseControlKeys | None:
+        """Keys for `pop_with_control`: a database cache store on this very connection, and
+        not PostgreSQL (its acked pop is one autocommit statement, with no transaction to
+        share; the worker keeps its own cache read there)."""
+        from laravel_queue.cache.database import DatabaseStore
+
+        if not isinstance(store, DatabaseStore) or store.db is not self.db or self.db.dialect == "pgsql":
+            return None
+        return DatabaseControlKeys(
+            store=store,
+            restart=store.prefix + restart_key,
+            paused={name: store.prefix + key for name, key in paused_keys.items()},
+        )
+
+    def pop_with_control(
+        self,
+        queue: str | None,
+        index: int = 0,
+        *,
+        ack: Job | None = None,
+        control: Any,
+        restart: Any,
+    ) -> ControlledPop:
+        """`pop` whose transaction first reads the restart and paused keys from the cache table
+        (one more SELECT in the same round trip on MySQL). Restart not the expected stored
+        value, or the queue paused: the selected row is left as it was (its lock ends with
+        the COMMIT that applies the ack) and nothing is reserved."""
+        queue = self.get_queue(queue)
+        keys = [control.restart, control.paused[queue]]
+        seen: dict[str, Any] = {}
+
+        def may_reserve(rows: list[Any]) -> bool:
+            seen["restart"], seen["paused"] = control.store.stored_values(rows, keys)
+            return seen["restart"] == restart and seen["paused"] is None
+
+        select_keys = control.store.select_many(keys)
+        job = self._reserve(queue, self._ack_id(ack), before=(*select_keys, "all"), may_reserve=may_reserve)
+        if job is not None or (seen["restart"] == restart and seen["paused"] is None):
+            return ControlledPop(job, restart, None, None)
+        if seen["restart"] != restart:
+            return ControlledPop(None, seen["restart"], seen["paused"], "restart")
+        return ControlledPop(None, seen["restart"], seen["paused"], "paused")
+
+    def _reserve(
+        self,
+        queue: str,
+        ack_id: int | None,
+        *,
+        before: Statement | None = None,
+        may_reserve: Callable[[Any], bool] | None = None,
+    ) -> DatabaseJob | None:
+        """Laravel's pop transaction (locked SELECT, UPDATE attempts/reserved_at), with the
+        ack's DELETE and an optional `before` statement in front of the SELECT, all in one
+        round trip on MySQL; `may_reserve(result of before)` False reserves nothing."""
         selected: list[dict[str, Any]] = []
 
         def reserve() -> dict[str, Any] | None:
             selected.clear()
             now = self.now()
-            select = (self.sql["select_next"], (queue, now, now - self.retry_after), "one")
-            if ack_id is None:
-                record = self.db.batch([select])[0]
-            else:  # one round trip on MySQL and PostgreSQL: BEGIN + DELETE ack + SELECT next
-                record = self.db.batch([(self.sql["delete"], (ack_id,), "rowcount"), select])[1]
+            statements: list[Statement] = []
+            if ack_id is not None:
+                statements.append((self.sql["delete"], (ack_id,), "rowcount"))
+            if before is not None:
+                statements.append(before)
+            statements.append((self.sql["select_next"], (queue, now, now - self.retry_after), "one"))
+            results = self.db.batch(statements)
+            record = results[-1]
+            if may_reserve is not None and not may_reserve(results[-2]):
+                return None
             if record is None:
                 return None
             record["attempts"] = int(record["attempts"]) + 1

@@ -22,10 +22,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from laravel_queue.drivers import redis_scripts
-from laravel_queue.drivers.base import Queue
+from laravel_queue.drivers.base import ControlledPop, Queue
 from laravel_queue.job import InvalidPayloadError, Job
 from laravel_queue.redis_client import is_cluster, redis_key_prefix
 from laravel_queue.support import str_random
@@ -46,28 +46,23 @@ class ControlKeys:
     """The worker's restart and pause keys as physical names on the cache database.
 
     Built by `RedisQueue.control_keys`, only when `pop_with_control` can read them.
+    Values are RedisStore's stored bytes.
     """
 
     cache_db: int
     restart: str
     paused: Mapping[str, str]  # queue name -> its paused key
 
+    def encode(self, value: Any) -> bytes:
+        from laravel_queue.cache.redis import encode_value
 
-@dataclass(frozen=True)
-class ControlledPop:
-    """One `pop_with_control`: the raw control values it read, and the job if it popped.
+        return encode_value(value)
 
-    `restart` and `paused` are the stored bytes (None when absent); decode them with the
-    cache store's rules (`laravel_queue.cache.redis.decode_value`). `skipped` says why
-    nothing was popped: "restart" (the restart value is not the expected one) or
-    "paused" (the queue's paused key holds a value); None when the pop ran, which means
-    the restart value was the expected one and the paused key absent.
-    """
+    def decode(self, raw: bytes | None) -> Any:
+        from laravel_queue.cache.redis import decode_value
 
-    job: RedisJob | None
-    restart: bytes | None
-    paused: bytes | None
-    skipped: Literal["restart", "paused"] | None
+        return decode_value(raw)
+
 
 class _QueueKeys:
     """The four physical keys of one queue name."""

@@ -4,9 +4,11 @@ The rules (attempts, tries, retryUntil, maxExceptions, backoff, timeouts, stop
 checks, exit codes) follow laravel/framework's Worker.php and Job.php; the spec
 (§8, §9) names each one. Two things differ in how, not in what: the restart and
 pause keys are read in one round trip per iteration, and a finished job's delete
-rides on the next pop (`Job.delete_later()` / `Queue.pop(ack=...)`). On Redis with a
-Redis cache on the same server (>= 7.0) the restart and pause reads ride on the pop
-script too (`RedisQueue.pop_with_control`): one round trip per job.
+rides on the next pop (`Job.delete_later()` / `Queue.pop(ack=...)`). Where the driver
+can read the cache itself (`Queue.control_keys`: a Redis cache on the queue's Redis
+server >= 7.0, or a database cache store on the queue's SQLite/MySQL connection) the
+restart and pause reads ride on the pop too (`pop_with_control`): on Redis one round
+trip per job, on a database one transaction per job.
 """
 
 from __future__ import annotations
@@ -258,27 +260,23 @@ class Worker:
         return values[0], paused
 
     def _control_keys(self, queue: Queue, queues: list[str]) -> Any:
-        """`ControlKeys` when the Redis pop script can read restart and pause itself, else None.
+        """`ControlKeys` when the driver's pop can read restart and pause itself, else None.
 
-        None (the MGET path) for other drivers, a database/array cache, another server,
-        a cluster, or Redis < 7.0.
+        Redis: a Redis cache on the same server (>= 7.0), read inside the pop script.
+        SQLite/MySQL: a database cache store on the queue's connection, read inside the pop
+        transaction. Otherwise (None) the worker reads the store once per iteration.
         """
-        from laravel_queue.drivers.redis import RedisQueue
-
-        if not isinstance(queue, RedisQueue):
-            return None
         try:
-            store = self.cache()
             control = queue.control_keys(
-                store,
+                self.cache(),
                 restart_key=RESTART_KEY,
                 paused_keys={q: paused_key(queue.connection_name, q) for q in queues},
             )
-        except Exception as exc:  # no usable cache: the MGET path logs it
-            log.debug("restart/pause keys not read by the pop script: %s", exc)
+        except Exception as exc:  # no usable cache: the per-iteration read logs it
+            log.debug("restart/pause keys not read by the pop: %s", exc)
             return None
         if control is not None:
-            self._restart_raw = _stored_restart(self._last_restart)
+            self._restart_raw = _stored_restart(control, self._last_restart)
             self._restart_raw_value = self._last_restart
             self._restart_from_pop = self._last_restart  # just read: the first iteration needs no MGET
         return control
@@ -307,23 +305,21 @@ class Worker:
         result = queue.pop_with_control(name, index, ack=ack, control=control, restart=self._restart_raw)
         if result.skipped == "restart":
             self._restart_raw = result.restart
-            self._restart_raw_value = self._decoded_control(result.restart, fallback=self._last_restart)
+            self._restart_raw_value = self._decoded_control(control, result.restart, fallback=self._last_restart)
             self._restart_from_pop = self._restart_raw_value
             self._pop_saw_restart = True
             return None
         self._restart_from_pop = self._restart_raw_value  # the script found the expected value
         if result.skipped == "paused":
-            if self._decoded_control(result.paused, fallback=False):
+            if self._decoded_control(control, result.paused, fallback=False):
                 return None
             return queue.pop(name, index)  # a falsy value (e.g. `b:0;`): not paused
         return result.job
 
-    def _decoded_control(self, raw: bytes | None, *, fallback: Any) -> Any:
-        """A control value with RedisStore's decoding; `fallback` if unreadable (as a failed MGET)."""
-        from laravel_queue.cache.redis import decode_value
-
+    def _decoded_control(self, control: Any, raw: Any, *, fallback: Any) -> Any:
+        """A control value decoded as its cache store would; `fallback` if unreadable (as a failed MGET)."""
         try:
-            return decode_value(raw)
+            return control.decode(raw)
         except Exception as exc:
             if not self._cache_error_logged:
                 log.warning("unreadable restart/pause value in the cache, ignored: %s", exc)
@@ -595,14 +591,12 @@ def _loosely_equal(a: Any, b: Any) -> bool:
     return str(a) == str(b)
 
 
-def _stored_restart(value: Any) -> bytes | None:
-    """The bytes RedisStore stores for a restart value (a guess is fine: a mismatch is re-read)."""
+def _stored_restart(control: Any, value: Any) -> Any:
+    """The stored form of a restart value (a guess is fine: a mismatch is re-read)."""
     if value is None:
         return None
-    from laravel_queue.cache.redis import encode_value
-
     try:
-        return encode_value(value)
+        return control.encode(value)
     except Exception:
         return b""
 

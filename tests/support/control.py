@@ -1,0 +1,28 @@
+"""Helpers shared by the restart/pause-in-the-pop tests (tests/test_*_control.py)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from laravel_queue.connections import Connections
+from laravel_queue.payload import php_json_encode, string_job_payload
+from laravel_queue.registry import Registry
+from laravel_queue.worker import Worker, WorkerOptions
+from laravel_queue.worker.output import WorkerOutput
+
+
+def push(conns: Connections, job: str, data: Any = None, *, queue: str = "default") -> None:
+    """A string job `<job>@handle` on the default connection, as Laravel's `pushRaw` stores it."""
+    q = conns.queue()
+    q.push_raw(php_json_encode(q.prepare_payload(string_job_payload(f"{job}@handle", data))), queue)
+
+
+def make_worker(conns: Connections, registry: Registry, **options: Any) -> Worker:
+    """An in-process worker with no sleep between jobs and its console lines kept in memory."""
+    return Worker(
+        conns,
+        registry=registry,
+        options=WorkerOptions(**{"memory": 4096, "sleep": 0, **options}),
+        output=WorkerOutput(io.StringIO()),
+    )
