@@ -217,7 +217,7 @@ class Bench:
         queued = backend.remaining()
         if queued != jobs:
             raise AssertionError(f"pre-fill stored {queued} jobs, expected {jobs}")
-        self.tally.reset()
+        self.tally.reset(jobs)
         failed_before = backend.failed_count()
         probe = backend.probe() if jobs else {}
         before = backend.counters()
@@ -248,7 +248,7 @@ class Bench:
         """Open-loop pushes through the real driver at random gaps to an idle worker; push-to-start times."""
         backend = self.backend
         backend.clear()
-        self.tally.reset()
+        self.tally.reset(count)
         payloads = backend.prepare([noop_payload(n) for n in range(-1, count)])
         worker = BackgroundWorker(worker_argv(backend.connection, sleep=sleep, stop_when_empty=False), self.env)
         pushed: dict[int, int] = {}
@@ -272,7 +272,7 @@ class Bench:
         """RSS of an idle worker, then while it drains `jobs` jobs, then idle again."""
         backend = self.backend
         backend.clear()
-        self.tally.reset()
+        self.tally.reset(jobs)
         payloads = self.payloads(jobs)
         warmup = backend.prepare([noop_payload(-1)])[0]
         worker = BackgroundWorker(worker_argv(backend.connection, sleep=0.2, stop_when_empty=False), self.env)

@@ -132,41 +132,37 @@ def rss_kb(pid: int) -> int:
 
 
 class Tally:
-    """Reads the `<n> <monotonic_ns>` lines the no-op handler appends, incrementally."""
+    """Reads the slots the no-op handler fills in a shared memory map (benchmarks/noop_jobs.py)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.starts: dict[int, int] = {}
         self.duplicates = 0
-        self._offset = 0
-        self._partial = b""
 
-    def reset(self) -> None:
+    def reset(self, jobs: int) -> None:
+        """A zeroed file with a slot for each job n in -1 .. jobs - 1."""
+        from benchmarks.noop_jobs import SLOT
+
         self.path.unlink(missing_ok=True)
+        with open(self.path, "wb") as handle:
+            handle.truncate((jobs + 1) * SLOT.size)
         self.starts.clear()
         self.duplicates = 0
-        self._offset = 0
-        self._partial = b""
 
     def refresh(self) -> int:
-        """Read what was appended since the last call; returns how many jobs have started."""
+        """Read every slot again; returns how many jobs have started."""
+        from benchmarks.noop_jobs import SLOT
+
         try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self._offset)
-                chunk = handle.read()
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return 0
-        self._offset += len(chunk)
-        data = self._partial + chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        for line in lines:
-            n_text, _, ns_text = line.partition(b" ")
-            n = int(n_text)
-            if n in self.starts:
-                self.duplicates += 1
-            else:
-                self.starts[n] = int(ns_text)
+        self.starts.clear()
+        self.duplicates = 0
+        for index, (started, count) in enumerate(SLOT.iter_unpack(data)):
+            if count:
+                self.starts[index - 1] = started
+                self.duplicates += count - 1
         return len(self.starts)
 
     def check_complete(self, expected: Iterable[int]) -> None:
@@ -179,7 +175,6 @@ class Tally:
             raise AssertionError(
                 f"{len(missing)} of {len(wanted)} jobs never ran (e.g. {sample}); {self.duplicates} ran twice"
             )
-
 
 # -- statistics ----------------------------------------------------------------------------------
 

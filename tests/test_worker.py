@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import laravel_fixture
+from conftest import laravel_fixture, wait_for
 
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
@@ -354,6 +355,60 @@ def test_json_output_has_laravels_fields(conns: Connections) -> None:
     assert events[1]["result"] == "deleted" and "duration" in events[1]
     assert events[3]["level"] == "warning" and events[3]["exception"] == "RuntimeError"
     assert events[3]["message"] == "nope" and events[3]["result"] == "failed"
+
+
+class _CountingFile(io.RawIOBase):
+    """A file-like sink that counts the writes reaching it (what a system call would be)."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk: Any) -> int:
+        self.writes += 1
+        self.data += bytes(chunk)
+        return len(chunk)
+
+
+def _file_output() -> tuple[_CountingFile, WorkerOutput]:
+    sink = _CountingFile()
+    return sink, WorkerOutput(io.TextIOWrapper(io.BufferedWriter(sink), encoding="utf-8"), width=80)
+
+
+def test_console_lines_cost_one_write_per_job_on_a_file(conns: Connections) -> None:
+    """The DONE line rides with the next RUNNING line; the last one is written at exit."""
+    registry = Registry()
+    registry.register(r"Tests\Ok", lambda job, data: None)
+    for n in range(20):
+        push(conns, r"Tests\Ok", n)
+    sink, output = _file_output()
+    options = WorkerOptions(memory=4096, sleep=0, stop_when_empty=True)
+    assert Worker(conns, registry=registry, options=options, output=output).daemon(None, ["default"]) == 0
+    text = sink.data.decode()
+    assert text.count("RUNNING") == 20 and text.count(" DONE") == 20
+    assert text.rstrip().endswith("DONE")
+    assert sink.writes <= 21, sink.writes
+
+
+def test_done_line_is_written_before_the_worker_waits(conns: Connections) -> None:
+    registry = Registry()
+    ran = threading.Event()
+    registry.register(r"Tests\Ok", lambda job, data: ran.set())
+    push(conns, r"Tests\Ok")
+    sink, output = _file_output()
+    worker = Worker(conns, registry=registry, options=WorkerOptions(memory=4096, sleep=5), output=output)
+    thread = threading.Thread(target=worker.daemon, args=(None, ["default"]), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: b" DONE" in sink.data, what="the DONE line while the worker sleeps")
+        assert thread.is_alive()  # written before the idle sleep, not at exit
+    finally:
+        worker.should_quit = True
+        worker._wake.set()
+        thread.join(10)
 
 
 def test_user_hooks_fire_around_jobs(conns: Connections) -> None:

@@ -50,6 +50,12 @@ class Queue(ABC):
         self.connection_name = connection_name
         self.default_queue = default_queue
 
+    @property
+    def pop_may_wait(self) -> bool:
+        """True when a pop can block for long (BLPOP, SQS long polling, a remote API): the
+        worker then writes out its held-back console line before popping."""
+        return False
+
     def get_queue(self, queue: str | None) -> str:
         return queue or self.default_queue
 

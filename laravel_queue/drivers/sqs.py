@@ -415,6 +415,10 @@ class SqsQueue(Queue):
         attributes = response.get("Attributes", {})
         return {name: int(attributes.get(name, 0)) for name in names}
 
+    @property
+    def pop_may_wait(self) -> bool:
+        return True  # an HTTPS call, and long polling with SQS_WAIT_TIME
+
     def size(self, queue: str | None = None) -> int:
         return sum(self._attributes(queue, _SIZE_ATTRIBUTES).values())
 

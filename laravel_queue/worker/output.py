@@ -65,8 +65,13 @@ class WorkerOutput:
             self._stamp_text = f"{datetime.fromtimestamp(second, self.zone):%Y-%m-%d %H:%M:%S}"
         return self._stamp_text
 
-    def _write(self, line: str) -> None:
+    def _write(self, line: str, *, flush: bool = True) -> None:
         self.stream.write(line + "\n")
+        if flush:
+            self.stream.flush()
+
+    def flush(self) -> None:
+        """Write out a held-back finished line (the worker calls this before it may wait)."""
         self.stream.flush()
 
     def banner(self, queues: list[str]) -> None:
@@ -88,13 +93,16 @@ class WorkerOutput:
         self._write(f"  {self._stamp()} {name} {dots} RUNNING")
 
     def finished(self, job: Job, status: str, milliseconds: float, exc: BaseException | None = None) -> None:
+        """Held in the stream's buffer (on a file or pipe; a terminal shows it at once) until the
+        next job's RUNNING line or `flush()`: one write per job instead of two, and a line is
+        never later than the worker's next wait."""
         if self.json_mode:
-            self._json(job, status, milliseconds, exc)
+            self._json(job, status, milliseconds, exc, flush=False)
             return
         name = self._label(job)
         runtime = runtime_for_humans(milliseconds)
         dots = "." * max(self.width - len(name) - len(runtime) - 31, 0)
-        self._write(f"  {self._stamp()} {name} {dots} {runtime} {STATUS_WORDS[status]}")
+        self._write(f"  {self._stamp()} {name} {dots} {runtime} {STATUS_WORDS[status]}", flush=False)
 
     def _label(self, job: Job) -> str:
         name = _safe_name(job)
@@ -102,7 +110,15 @@ class WorkerOutput:
             name = f"{name} {job.job_id} {job.connection_name} {job.queue}"
         return name
 
-    def _json(self, job: Job, status: str, milliseconds: float | None = None, exc: BaseException | None = None) -> None:
+    def _json(
+        self,
+        job: Job,
+        status: str,
+        milliseconds: float | None = None,
+        exc: BaseException | None = None,
+        *,
+        flush: bool = True,
+    ) -> None:
         result = {
             "success": "deleted",
             "released_after_exception": "released",
@@ -128,4 +144,4 @@ class WorkerOutput:
             + self._now().strftime("%z")[3:],
             "duration": round(milliseconds / 1000, 6) if milliseconds is not None else None,
         }
-        self._write(json.dumps({k: v for k, v in record.items() if v not in (None, "", 0, False)}))
+        self._write(json.dumps({k: v for k, v in record.items() if v not in (None, "", 0, False)}), flush=flush)

@@ -179,6 +179,7 @@ class Worker:
                     found_nothing = True
                     self._sleep(self.options.sleep)
         finally:
+            self.output.flush()
             self._flush_ack(queue)
             if self._watchdog is not None:
                 self._watchdog.disarm()
@@ -195,6 +196,7 @@ class Worker:
             self._sleep(self.options.sleep)
         else:
             self._run_job(queue, job, armed=False)
+        self.output.flush()
         self._flush_ack(queue)
         return EXIT_SUCCESS
 
@@ -334,6 +336,8 @@ class Worker:
         If a pop raises, its ack was not applied: it stays pending for the next pop.
         """
         ack, self._pending_ack = self._pending_ack, None
+        if queue.pop_may_wait:
+            self.output.flush()
         try:
             for index, name in enumerate(queues):
                 if name in paused:
@@ -579,6 +583,7 @@ class Worker:
     def _sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
+        self.output.flush()
         self._wake.clear()
         if not self.should_quit:
             self._wake.wait(seconds)
