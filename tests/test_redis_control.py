@@ -9,6 +9,7 @@ string on db 1; `queue:pause` stores `b:1;`).
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -75,17 +76,21 @@ def php_set(conns: Connections, logical_key: str, value: bytes) -> None:
 
 
 class RoundTrips:
-    """Counts requests written to Redis sockets (a pipeline or a script call is one)."""
+    """Counts requests written to Redis sockets (a pipeline or a script call is one).
+
+    Counted at the socket: the queue's hot path writes its EVALSHA without redis-py's
+    `send_packed_command`.
+    """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        original = redis.connection.AbstractConnection.send_packed_command
+        original = socket.socket.sendall
 
-        def counting(connection: Any, command: Any, check_health: bool = True) -> None:
+        def counting(sock: socket.socket, data: Any, *args: Any) -> None:
             self.count += 1
-            original(connection, command, check_health)
+            original(sock, data, *args)
 
-        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+        monkeypatch.setattr(socket.socket, "sendall", counting)
 
 
 
