@@ -153,8 +153,8 @@ def _header(report: Report, *, via_run_all: bool) -> list[str]:
     lines += _table(["", ""], rows, "ll")
     config = report.config
     lines += [
-        "**Noise.** This is a 2-core machine shared with about six engineers running test suites while",
-        "the benchmark ran; absolute rates move by tens of percent between runs. Every figure is the",
+        "**Noise.** This is a 2-core virtual machine that also runs the database servers (and, on a",
+        "shared day, other people's test suites); absolute rates move by 5-30% between runs. Every figure is the",
         f"median of {config.runs} runs (4-process and `--concurrency` modes: {min(config.runs, config.extra_runs)}),",
         "and ratios are taken between numbers of the same run.",
         "",
@@ -401,10 +401,12 @@ def _per_job(report: Report) -> list[str]:
         return []
     lines += [
         "",
-        "By design one job costs one transaction on the database driver: the previous job's DELETE rides",
-        "in the transaction that reserves the next (BEGIN, DELETE ack, SELECT ... FOR UPDATE SKIP LOCKED,",
-        "UPDATE, COMMIT), plus one autocommit SELECT of the restart/pause keys from the cache table.",
-        "Laravel's worker uses two transactions per job (reserve, then delete).",
+        "By design one job costs one transaction on the database driver: the previous job's DELETE and",
+        "the worker's read of the restart/pause keys ride in the transaction that reserves the next job",
+        "(BEGIN, DELETE ack, SELECT from cache, SELECT ... FOR UPDATE SKIP LOCKED, UPDATE, COMMIT: 6",
+        "statements in 2 round trips on MySQL). PostgreSQL reserves with one autocommit CTE statement",
+        "and reads the cache keys in a second autocommit SELECT (hence about 2 xact_commit per job).",
+        "Laravel's worker uses two transactions per job (reserve, then delete) plus two cache SELECTs.",
         "",
     ]
     return lines
