@@ -1,8 +1,9 @@
-"""Restart and pause keys read inside the database pop transaction (SQLite, MariaDB).
+"""Restart and pause keys read inside the database pop (SQLite, MariaDB, PostgreSQL).
 
 With Laravel's default `CACHE_STORE=database` on the queue's own connection, the worker's
 per-iteration `select * from cache where key in (...)` is sent inside the reservation
-transaction instead of as a separate query: one transaction per job. Rows are written
+transaction (PostgreSQL: inside the one pop statement) instead of as a separate query: one
+transaction per job. Rows are written
 the way PHP writes them (fixtures/laravel/db-general-log/mariadb-13: `i:<time>;` with
 `expiration` = now + 315360000; `queue:pause` stores `b:1;`).
 """
@@ -39,9 +40,9 @@ def php_restart_row() -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+@pytest.fixture(params=["sqlite", "mariadb", "pgsql"])
 def conns(request: pytest.FixtureRequest) -> Iterator[Connections]:
-    env = request.getfixturevalue({"sqlite": "sqlite_env", "mariadb": "mysql_env"}[request.param])
+    env = request.getfixturevalue({"sqlite": "sqlite_env", "mariadb": "mysql_env", "pgsql": "pgsql_env"}[request.param])
     connections = Connections(load_settings(environ={**env, "CACHE_PREFIX": "laravel-cache-"}))
     migrate(connections.db())
     yield connections
@@ -158,6 +159,27 @@ def test_paused_queue_is_not_reserved(conns: Connections, php_db: Database) -> N
     result = queue.pop_with_control("default", control=control, restart=None)
     assert (result.skipped, result.job, result.paused) == ("paused", None, PHP_PAUSED)
     assert (queue.pending_size("default"), queue.reserved_size("default")) == (1, 0)
+
+
+def test_attempts_overflow_still_names_the_unreservable_job(conns: Connections) -> None:
+    """The one-statement PostgreSQL pop declines; the transaction form names the job (Laravel 12.54)."""
+    from laravel_queue.drivers.database import UnreservableJobError
+
+    queue = queue_of(conns)
+    limit = {"mysql": 255, "pgsql": 32767}.get(queue.db.dialect)
+    if limit is None:
+        pytest.skip("SQLite INTEGER does not overflow")
+    control = control_for(conns, ["default"])
+    push(conns, "Tests\\A")
+    push(conns, "Tests\\B")
+    done = queue.pop_with_control("default", control=control, restart=None).job
+    assert done is not None
+    done.delete_later()
+    queue.db.execute(f"update {queue.db.table('jobs')} set attempts = ? where id = ?", (limit, done.job_id + 1))
+    with pytest.raises(UnreservableJobError) as info:
+        queue.pop_with_control("default", ack=done, control=control, restart=None)
+    assert info.value.job.job_id == done.job_id + 1
+    assert queue.size("default") == 2  # rolled back: the ack was not deleted, the row is untouched
 
 
 # -- through the real worker ----------------------------------------------------------------------------
@@ -283,19 +305,13 @@ def test_one_transaction_and_no_separate_cache_query_per_job(conns: Connections)
         elif "from" in sql and "cache" in sql and sql.lstrip().lower().startswith("select"):
             cache_reads += 1
             assert in_transaction, f"cache read outside the pop transaction: {sql}"
+        elif sql.lstrip().lower().startswith("with") and "cache" in sql:
+            cache_reads += 1  # PostgreSQL: read and reservation are one statement
+            assert not in_transaction and "as (update" in sql
     assert cache_reads == jobs + 1
 
 
 # -- where the worker keeps its own cache read ------------------------------------------------------------
-
-
-def test_pgsql_keeps_the_separate_read(pgsql_env: dict[str, str]) -> None:
-    connections = Connections(load_settings(environ=pgsql_env))
-    try:
-        queue = connections.queue()
-        assert queue.control_keys(connections.cache(), restart_key=RESTART_KEY, paused_keys={}) is None
-    finally:
-        connections.close()
 
 
 def test_cache_store_on_another_connection_keeps_the_separate_read(

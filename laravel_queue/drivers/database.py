@@ -6,10 +6,10 @@ the previous finished job inside the same transaction as the next reservation, s
 busy worker pays one commit per job instead of Laravel's two. What is stored is the same.
 On PostgreSQL that pop is one statement (a CTE: DELETE ack, SELECT ... FOR UPDATE SKIP
 LOCKED, UPDATE ... RETURNING) in one round trip; a pop without ack keeps Laravel's text.
-On SQLite and MySQL/MariaDB, with the default database cache store on the queue's own
-connection, `pop_with_control` also reads the worker's restart and pause keys inside the
-reservation transaction (Laravel's `many()` SELECT on the cache table), instead of the
-worker's separate cache query per job.
+With the default database cache store on the queue's own connection, `pop_with_control`
+also reads the worker's restart and pause keys in the reservation (SQLite, MySQL: Laravel's
+`many()` SELECT inside the transaction; PostgreSQL: inside the one pop statement), instead
+of the worker's separate cache query per job.
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ class DatabaseQueue(Queue):
         self.retry_after = 60 if retry_after is None else int(retry_after)
         self.clock = clock
         self._sql: dict[str, str] | None = None
+        self._controlled_sql: dict[str, str] = {}  # PostgreSQL controlled pop, per cache table
 
     @classmethod
     def from_config(cls, connections: Connections, cfg: QueueConnectionConfig) -> DatabaseQueue:
@@ -140,7 +141,7 @@ class DatabaseQueue(Queue):
         q = db.quote_identifier
         cols = ", ".join(q(c) for c in _COLUMNS)
         row_lock = "" if db.dialect == "sqlite" else " for update"
-        pop_lock = " FOR UPDATE SKIP LOCKED" if db.supports_skip_locked() else row_lock
+        pop_lock = self._pop_lock()
         queue = f"{q('queue')} = ?"
         pending = f"{queue} and {q('reserved_at')} is null and {q('available_at')} <= ?"
         return {
@@ -188,6 +189,48 @@ class DatabaseQueue(Queue):
             ),
         }
 
+    def _pop_lock(self) -> str:
+        """Laravel's lock clause for the candidate SELECT: SKIP LOCKED where the server has it."""
+        if self.db.supports_skip_locked():
+            return " FOR UPDATE SKIP LOCKED"
+        return "" if self.db.dialect == "sqlite" else " for update"
+
+    def _pgsql_pop_controlled(self, cache_table: str) -> str:
+        """PostgreSQL: `_pgsql_pop_acked` plus the worker's restart/pause read, as ONE statement.
+
+        Reads the live (unexpired) restart and paused values of the cache table, and reserves
+        only when the restart value is the expected one and the queue is not paused; returns
+        one row: the two stored values, then the reserved job's columns (NULL when none). The
+        ack id may be NULL (first pop)."""
+        sql = self._controlled_sql.get(cache_table)
+        if sql is not None:
+            return sql
+        db = self.db
+        t, cache = db.table(self.table_name), db.table(cache_table)
+        q = db.quote_identifier
+        live = f"{q('key')} = ? and {q('expiration')} > ?"
+        sql = (
+            f"with {q('acked')} as (delete from {t} where {q('id')} = ?::bigint),"
+            f" {q('control')} as (select"
+            f" (select {q('value')} from {cache} where {live}) as {q('lq_restart')},"
+            f" (select {q('value')} from {cache} where {live}) as {q('lq_paused')}),"
+            f" {q('candidate')} as (select {q('id')} from {t} where {q('queue')} = ?"
+            f" and (({q('reserved_at')} is null and {q('available_at')} <= ?) or ({q('reserved_at')} <= ?))"
+            f" and {q('id')} is distinct from ?::bigint"
+            f" order by {q('id')} asc limit 1{self._pop_lock()}),"
+            f" {q('reserved')} as (update {t} as {q('reserving')} set {q('reserved_at')} = ?,"
+            f" {q('attempts')} = {q('reserving')}.{q('attempts')} + 1"
+            f" from {q('candidate')}, {q('control')}"
+            f" where {q('reserving')}.{q('id')} = {q('candidate')}.{q('id')}"
+            f" and {q('control')}.{q('lq_paused')} is null"
+            f" and {q('control')}.{q('lq_restart')} is not distinct from ?::text"
+            f" returning {q('reserving')}.*)"
+            f" select {q('control')}.{q('lq_restart')}, {q('control')}.{q('lq_paused')}, {q('reserved')}.*"
+            f" from {q('control')} left join {q('reserved')} on true"
+        )
+        self._controlled_sql[cache_table] = sql
+        return sql
+
     # -- push -----------------------------------------------------------------------------------
     def push_raw(self, payload: str, queue: str | None = None, *, delay: int = 0) -> int:
         """INSERT one row (attempts 0, reserved_at NULL); returns the new job id."""
@@ -234,12 +277,10 @@ class DatabaseQueue(Queue):
     def control_keys(
         self, store: CacheStore, *, restart_key: str, paused_keys: Mapping[str, str]
     ) -> DatabaseControlKeys | None:
-        """Keys for `pop_with_control`: a database cache store on this very connection, and
-        not PostgreSQL (its acked pop is one autocommit statement, with no transaction to
-        share; the worker keeps its own cache read there)."""
+        """Keys for `pop_with_control`: a database cache store on this very connection."""
         from laravel_queue.cache.database import DatabaseStore
 
-        if not isinstance(store, DatabaseStore) or store.db is not self.db or self.db.dialect == "pgsql":
+        if not isinstance(store, DatabaseStore) or store.db is not self.db:
             return None
         return DatabaseControlKeys(
             store=store,
@@ -261,6 +302,10 @@ class DatabaseQueue(Queue):
         value, or the queue paused: the selected row is left as it was (its lock ends with
         the COMMIT that applies the ack) and nothing is reserved."""
         queue = self.get_queue(queue)
+        ack_id = self._ack_id(ack)
+        if self.db.dialect == "pgsql":
+            with suppress(FastPathDeclined):
+                return self._pop_controlled_in_one_statement(queue, ack_id, control, restart)
         keys = [control.restart, control.paused[queue]]
         seen: dict[str, Any] = {}
 
@@ -269,7 +314,7 @@ class DatabaseQueue(Queue):
             return seen["restart"] == restart and seen["paused"] is None
 
         select_keys = control.store.select_many(keys)
-        job = self._reserve(queue, self._ack_id(ack), before=(*select_keys, "all"), may_reserve=may_reserve)
+        job = self._reserve(queue, ack_id, before=(*select_keys, "all"), may_reserve=may_reserve)
         if job is not None or (seen["restart"] == restart and seen["paused"] is None):
             return ControlledPop(job, restart, None, None)
         if seen["restart"] != restart:
@@ -334,6 +379,35 @@ class DatabaseQueue(Queue):
             raise  # already reconnected and retried once by Database
         except DatabaseError as exc:
             raise FastPathDeclined from exc
+
+    def _pop_controlled_in_one_statement(
+        self, queue: str, ack_id: int | None, control: DatabaseControlKeys, restart: Any
+    ) -> ControlledPop:
+        """PostgreSQL: ack, restart/pause read and reservation in one autocommit statement
+        (one round trip, one transaction). Errors as `_pop_acked_in_one_statement`."""
+        now = self.now()
+        params = (
+            ack_id,
+            control.restart, now,
+            control.paused[queue], now,
+            queue, now, now - self.retry_after, ack_id,
+            now, restart,
+        )
+        try:
+            row = self.db.execute_returning(self._pgsql_pop_controlled(control.store.table_name), params)
+        except LostConnectionError:
+            raise
+        except DatabaseError as exc:
+            raise FastPathDeclined from exc
+        assert row is not None  # the statement always returns the control row
+        stored_restart, stored_paused = row.pop("lq_restart"), row.pop("lq_paused")
+        if row.get("id") is not None:
+            return ControlledPop(DatabaseJob(self, row, queue), restart, None, None)
+        if stored_restart != restart:
+            return ControlledPop(None, stored_restart, stored_paused, "restart")
+        if stored_paused is not None:
+            return ControlledPop(None, stored_restart, stored_paused, "paused")
+        return ControlledPop(None, restart, None, None)
 
     def _ack_id(self, ack: Job | None) -> int | None:
         if ack is None:
