@@ -404,8 +404,8 @@ def _per_job(report: Report) -> list[str]:
         "By design one job costs one transaction on the database driver: the previous job's DELETE and",
         "the worker's read of the restart/pause keys ride in the transaction that reserves the next job",
         "(BEGIN, DELETE ack, SELECT from cache, SELECT ... FOR UPDATE SKIP LOCKED, UPDATE, COMMIT: 6",
-        "statements in 2 round trips on MySQL). PostgreSQL reserves with one autocommit CTE statement",
-        "and reads the cache keys in a second autocommit SELECT (hence about 2 xact_commit per job).",
+        "statements in 2 round trips on MySQL). PostgreSQL does all of it in one autocommit CTE",
+        "statement: one round trip and one transaction per job.",
         "Laravel's worker uses two transactions per job (reserve, then delete) plus two cache SELECTs.",
         "",
     ]
