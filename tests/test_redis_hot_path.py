@@ -86,6 +86,28 @@ def test_replies_are_those_of_redis_py_in_resp2_and_resp3(
     client.close()
 
 
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_pure_python_parser_falls_back_to_redis_pys_own_path(
+    redis_server: tuple[str, int], redis_client: Any, redis_prefix: str, protocol: int
+) -> None:
+    """No hiredis reader to borrow (parser_class chosen by the user): same replies, via read_response."""
+    from redis._parsers import _RESP2Parser, _RESP3Parser
+
+    parser = _RESP2Parser if protocol == 2 else _RESP3Parser
+    pool = redis.ConnectionPool(host=redis_server[0], port=redis_server[1], protocol=protocol, parser_class=parser)
+    client = redis.Redis(connection_pool=pool)
+    queue = RedisQueue(client, prefix=redis_prefix)
+    redis_client.set(redis_prefix + "k", "v")
+    script = client.register_script("return {0, ARGV[1], false, redis.call('GET', KEYS[1])}")
+    keys, args = [redis_prefix + "k"], [b"\xff\x00"]
+    assert queue._hot.run(script, keys, args) == script(keys=keys, args=args)
+    assert queue._hot._sock is None  # redis-py's send_command/read_response carried it
+    client.script_flush()
+    assert queue._hot.run(script, keys, args) == [0, b"\xff\x00", None, b"v"]  # NOSCRIPT: loaded, retried
+    queue.close()
+    client.close()
+
+
 def test_reply_larger_than_the_read_buffer_pops_intact(conns: Connections) -> None:
     queue = queue_of(conns)
     control = control_of(queue, conns.cache())
