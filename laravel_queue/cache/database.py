@@ -105,10 +105,11 @@ class DatabaseStore(CacheStore):
             return []
         prefixed = [self.prefix + key for key in keys]
         rows = self.db.fetch_all(*self.select_many(prefixed))
-        expired = [row["key"] for row in rows if int(row["expiration"]) <= self.now()]
+        now = self.now()
+        expired = [row["key"] for row in rows if int(row["expiration"]) <= now]
         if expired:
             self._forget_if_expired(expired)
-        return [None if raw is None else self.unserialize(raw) for raw in self.stored_values(rows, prefixed)]
+        return [None if raw is None else self.unserialize(raw) for raw in self.stored_values(rows, prefixed, now)]
 
     def select_many(self, prefixed_keys: Sequence[str]) -> tuple[str, list[str]]:
         """Laravel's `many()` SELECT for keys already prefixed: (sql, params), for a caller
@@ -116,10 +117,9 @@ class DatabaseStore(CacheStore):
         placeholders = ", ".join("?" for _ in prefixed_keys)
         return f"select * from {self._t} where {self._q('key')} in ({placeholders})", list(prefixed_keys)
 
-    def stored_values(self, rows: Sequence[Any], prefixed_keys: Sequence[str]) -> list[Any]:
-        """The stored (serialized) value of each key from `select_many` rows; expired or
-        missing: None."""
-        now = self.now()
+    def stored_values(self, rows: Sequence[Any], prefixed_keys: Sequence[str], now: int) -> list[Any]:
+        """The stored (serialized) value of each key from `select_many` rows; expired at `now`
+        or missing: None."""
         live = {row["key"]: row["value"] for row in rows if int(row["expiration"]) > now}
         return [live.get(key) for key in prefixed_keys]
 
@@ -314,4 +314,3 @@ class DatabaseLock(Lock):
             (expiration, self.name, self.owner, self.now()),
         )
         return updated > 0
-

@@ -59,6 +59,7 @@ class DatabaseControlKeys:
     store: DatabaseStore
     restart: str
     paused: Mapping[str, str]  # queue name -> its prefixed paused key
+    selects: Mapping[str, tuple[str, list[str]]]  # queue name -> the store's SELECT of both keys
 
     def encode(self, value: Any) -> Any:
         return self.store.serialize(value)
@@ -282,11 +283,10 @@ class DatabaseQueue(Queue):
 
         if not isinstance(store, DatabaseStore) or store.db is not self.db:
             return None
-        return DatabaseControlKeys(
-            store=store,
-            restart=store.prefix + restart_key,
-            paused={name: store.prefix + key for name, key in paused_keys.items()},
-        )
+        restart = store.prefix + restart_key
+        paused = {name: store.prefix + key for name, key in paused_keys.items()}
+        selects = {name: store.select_many([restart, key]) for name, key in paused.items()}
+        return DatabaseControlKeys(store=store, restart=restart, paused=paused, selects=selects)
 
     def pop_with_control(
         self,
@@ -306,20 +306,15 @@ class DatabaseQueue(Queue):
         if self.db.dialect == "pgsql":
             with suppress(FastPathDeclined):
                 return self._pop_controlled_in_one_statement(queue, ack_id, control, restart)
-        keys = [control.restart, control.paused[queue]]
-        seen: dict[str, Any] = {}
+        select_sql, keys = control.selects[queue]
+        seen: list[Any] = [restart, None]  # stored restart and paused values, as the pop read them
 
         def may_reserve(rows: list[Any]) -> bool:
-            seen["restart"], seen["paused"] = control.store.stored_values(rows, keys)
-            return seen["restart"] == restart and seen["paused"] is None
+            seen[:] = control.store.stored_values(rows, keys, control.store.now())
+            return seen[0] == restart and seen[1] is None
 
-        select_keys = control.store.select_many(keys)
-        job = self._reserve(queue, ack_id, before=(*select_keys, "all"), may_reserve=may_reserve)
-        if job is not None or (seen["restart"] == restart and seen["paused"] is None):
-            return ControlledPop(job, restart, None, None)
-        if seen["restart"] != restart:
-            return ControlledPop(None, seen["restart"], seen["paused"], "restart")
-        return ControlledPop(None, seen["restart"], seen["paused"], "paused")
+        job = self._reserve(queue, ack_id, before=(select_sql, keys, "all"), may_reserve=may_reserve)
+        return _controlled_pop(job, restart, *seen)
 
     def _reserve(
         self,
@@ -401,13 +396,8 @@ class DatabaseQueue(Queue):
             raise FastPathDeclined from exc
         assert row is not None  # the statement always returns the control row
         stored_restart, stored_paused = row.pop("lq_restart"), row.pop("lq_paused")
-        if row.get("id") is not None:
-            return ControlledPop(DatabaseJob(self, row, queue), restart, None, None)
-        if stored_restart != restart:
-            return ControlledPop(None, stored_restart, stored_paused, "restart")
-        if stored_paused is not None:
-            return ControlledPop(None, stored_restart, stored_paused, "paused")
-        return ControlledPop(None, restart, None, None)
+        job = DatabaseJob(self, row, queue) if row.get("id") is not None else None
+        return _controlled_pop(job, restart, stored_restart, stored_paused)
 
     def _ack_id(self, ack: Job | None) -> int | None:
         if ack is None:
@@ -480,3 +470,14 @@ class DatabaseQueue(Queue):
 
     def close(self) -> None:
         """The Database is shared through Connections, which closes it."""
+
+
+def _controlled_pop(job: DatabaseJob | None, restart: Any, stored_restart: Any, stored_paused: Any) -> ControlledPop:
+    """The `pop_with_control` result from what the pop read: a job, or why none was reserved."""
+    if job is not None:
+        return ControlledPop(job, restart, None, None)
+    if stored_restart != restart:
+        return ControlledPop(None, stored_restart, stored_paused, "restart")
+    if stored_paused is not None:
+        return ControlledPop(None, stored_restart, stored_paused, "paused")
+    return ControlledPop(None, restart, None, None)

@@ -454,17 +454,12 @@ class _HotPathConnection:
             from redis.exceptions import DataError
 
             raise DataError(exc) from exc
-        try:
-            sock.sendall(packed)
-        except BaseException as exc:
-            self._disconnect()
-            error = self._connection_error(exc, reading=False)
-            if error is exc:
-                raise
-            raise error from exc
         reader = self._reader
         not_enough_data = self._not_enough_data
+        reading = False
         try:
+            sock.sendall(packed)
+            reading = True
             while True:
                 reply = reader.gets()
                 while reply is not_enough_data:
@@ -483,7 +478,7 @@ class _HotPathConnection:
                 self._connection._parser.handle_push_response(reply)  # as read_response does
         except BaseException as exc:
             self._disconnect()
-            error = self._connection_error(exc, reading=True)
+            error = self._connection_error(exc, reading=reading)
             if error is exc:
                 raise
             raise error from exc
