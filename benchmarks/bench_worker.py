@@ -62,6 +62,11 @@ FULL_MODES = (
     Mode("--concurrency 16", extra=("--concurrency", "16")),
 )
 QUICK_MODES = (ONE_PROCESS, Mode("--concurrency 4", extra=("--concurrency", "4")))
+BUSY_POLL_MODES = (
+    Mode("1 process, --busy-poll 200", extra=("--busy-poll", "200")),
+    Mode("4 processes, --busy-poll 200", processes=4, extra=("--busy-poll", "200")),
+)
+"""Redis only: the opt-in busy-poll, alone on a core and with more workers than cores."""
 
 
 @dataclass
@@ -74,6 +79,7 @@ class Config:
     extra_runs: int = 1
     """Runs of the modes beyond 1 and 2 processes (they only show how far it scales)."""
     modes: tuple[Mode, ...] = FULL_MODES
+    redis_modes: tuple[Mode, ...] = BUSY_POLL_MODES
     sqs_jobs: int = 300
     laravel_comparison: bool = True
     latency_jobs: int = 200
@@ -321,8 +327,10 @@ def run_backend(name: str, report: Report, workdir: Path) -> None:
             report.throughput.append(bench.throughput(config.sqs_jobs, ONE_PROCESS, 1))
             return
         jobs = config.db_jobs if config.db_jobs is not None and isinstance(backend, SqlBackend) else config.jobs
-        for mode in config.modes:
-            runs = config.runs if mode.label in ("1 process", "2 processes") else min(config.runs, config.extra_runs)
+        modes = config.modes + (config.redis_modes if name == "redis" else ())
+        for mode in modes:
+            key_mode = mode.label.startswith(("1 process", "2 processes"))
+            runs = config.runs if key_mode else min(config.runs, config.extra_runs)
             report.throughput.append(bench.throughput(jobs, mode, runs))
         if config.laravel_comparison and name in LARAVEL_JOBS_PER_S:
             report.laravel_comparison.append(bench.throughput(LARAVEL_JOB_COUNT, ONE_PROCESS, config.runs))
@@ -417,6 +425,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             jobs=200,
             runs=1,
             modes=QUICK_MODES,
+            redis_modes=(),
             sqs_jobs=50,
             laravel_comparison=False,
             latency_jobs=10,

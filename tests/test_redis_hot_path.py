@@ -12,6 +12,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,8 +109,10 @@ def test_pure_python_parser_falls_back_to_redis_pys_own_path(
     client.close()
 
 
-def test_reply_larger_than_the_read_buffer_pops_intact(conns: Connections) -> None:
+@pytest.mark.parametrize("busy_poll_us", [0, 200])
+def test_reply_larger_than_the_read_buffer_pops_intact(conns: Connections, busy_poll_us: int) -> None:
     queue = queue_of(conns)
+    queue.busy_poll(busy_poll_us)
     control = control_of(queue, conns.cache())
     big = "é" + "x" * (1024 * 1024) + "\r\n$-1\r\n"  # RESP-looking bytes inside the payload
     push(conns, "Tests\\Big", big)
@@ -201,6 +204,7 @@ class ReplyCutter:
         self.port = int(self._server.getsockname()[1])
         self.cut_after: int | None = None  # bytes of the next reply to forward, then close
         self.hold = threading.Event()  # swallow replies (the client times out)
+        self.delay = 0.0  # seconds each reply is held before it is forwarded
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
@@ -222,6 +226,8 @@ class ReplyCutter:
             while data := source.recv(65536):
                 if is_reply and self.hold.is_set():
                     continue
+                if is_reply and self.delay:
+                    time.sleep(self.delay)
                 if is_reply and self.cut_after is not None:
                     sink.sendall(data[: self.cut_after])
                     self.cut_after = None
@@ -256,8 +262,12 @@ def proxied_queue(cutter: ReplyCutter, redis_prefix: str, **client_options: Any)
     return queue, control_of(queue, store)
 
 
-def test_reply_cut_in_the_middle_is_dropped_not_parsed_later(cutter: ReplyCutter, redis_prefix: str) -> None:
+@pytest.mark.parametrize("busy_poll_us", [0, 200])
+def test_reply_cut_in_the_middle_is_dropped_not_parsed_later(
+    cutter: ReplyCutter, redis_prefix: str, busy_poll_us: int
+) -> None:
     queue, control = proxied_queue(cutter, redis_prefix)
+    queue.busy_poll(busy_poll_us)
     assert pop(queue, control) is None  # connects the hot path and loads the script
     queue.push_raw(json.dumps({"id": "big", "attempts": 0, "data": "x" * 200_000}))
     queue.push_raw(json.dumps({"id": "next", "attempts": 0}))
@@ -271,10 +281,12 @@ def test_reply_cut_in_the_middle_is_dropped_not_parsed_later(cutter: ReplyCutter
     queue.close()
 
 
+@pytest.mark.parametrize("busy_poll_us", [0, 200_000])
 def test_read_timeout_raises_timeout_error_and_the_next_call_reconnects(
-    cutter: ReplyCutter, redis_client: Any, redis_prefix: str
+    cutter: ReplyCutter, redis_client: Any, redis_prefix: str, busy_poll_us: int
 ) -> None:
     queue, control = proxied_queue(cutter, redis_prefix, socket_timeout=0.3)
+    queue.busy_poll(busy_poll_us)
     queue.push_raw(json.dumps({"id": "a", "attempts": 0}))
     assert pop(queue, control) is not None
     cutter.hold.set()
@@ -285,4 +297,30 @@ def test_read_timeout_raises_timeout_error_and_the_next_call_reconnects(
     queue.push_raw(json.dumps({"id": "b", "attempts": 0}))
     job = pop(queue, control)
     assert job is not None and job.job_id == "b"
+    queue.close()
+
+
+def _cpu_while_popping(queue: RedisQueue, control: ControlKeys) -> tuple[Any, float]:
+    started = time.thread_time()
+    job = pop(queue, control)
+    return job, time.thread_time() - started
+
+
+def test_busy_poll_spins_up_to_its_budget_then_sleeps_until_the_reply(
+    cutter: ReplyCutter, redis_prefix: str
+) -> None:
+    """A reply slower than the budget: the pop burns about the budget in CPU, not the whole
+    wait, and still returns the job; with busy-poll off the same wait costs no CPU."""
+    queue, control = proxied_queue(cutter, redis_prefix)
+    assert pop(queue, control) is None  # connects the hot path and loads the script
+    cutter.delay = 0.4
+    for n in range(2):
+        queue.push_raw(json.dumps({"id": f"j{n}", "attempts": 0}))
+    job, blocked_cpu = _cpu_while_popping(queue, control)
+    assert job is not None and job.job_id == "j0"
+    queue.busy_poll(50_000)  # 50 ms
+    job, spun_cpu = _cpu_while_popping(queue, control)
+    assert job is not None and job.job_id == "j1"
+    assert blocked_cpu < 0.02
+    assert 0.01 < spun_cpu < 0.3  # spun for part of the 400 ms wait, then slept in recv
     queue.close()

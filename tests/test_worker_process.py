@@ -138,6 +138,19 @@ def test_stop_when_empty_exits_0(env: dict[str, str], conns: Connections, tmp_pa
     assert len(lines(log)) == 1
 
 
+def test_busy_poll_worker_runs_every_job_once(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    for n in range(20):
+        push(conns, "Tests\\Record", {"log": str(log), "n": n})
+    proc = start_worker(env, "--stop-when-empty", "--busy-poll", "200")
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert sorted(int(line.split()[0]) for line in lines(log)) == list(range(20))
+    assert all(line.endswith("attempt=1") for line in lines(log))
+    assert out.count("DONE") == 20
+    assert conns.queue().size("default") == 0
+
+
 def test_sigusr2_pauses_and_sigcont_resumes(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
     log = tmp_path / "log"
     push(conns, "Tests\\Sleep", {"log": str(log), "seconds": 1, "n": 1})

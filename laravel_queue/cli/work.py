@@ -55,6 +55,15 @@ def work(
         str, typer.Option(help="A job with no Python handler: fail (Laravel's behaviour) or release (for PHP workers).")
     ] = "fail",
     concurrency: Annotated[int, typer.Option(help="Worker processes run by this command.")] = 1,
+    busy_poll: Annotated[
+        int,
+        typer.Option(
+            "--busy-poll",
+            min=0,
+            help="Microseconds a pop may spin on the Redis reply before sleeping (0 = off). "
+            "Faster on a worker with a core to itself, at the cost of CPU.",
+        ),
+    ] = 0,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show job id, connection and queue.")] = False,
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port (/metrics).")
@@ -74,7 +83,7 @@ def work(
     options = WorkerOptions(
         name=name, backoff=backoff, memory=memory, timeout=timeout, sleep=sleep, max_tries=tries, force=force,
         stop_when_empty=stop_when_empty, max_jobs=max_jobs, max_time=max_time, rest=rest, json=json_output,
-        unknown=unknown, verbose=verbose,  # type: ignore[arg-type]
+        unknown=unknown, verbose=verbose, busy_poll=busy_poll,  # type: ignore[arg-type]
     )
     queues = _queue_names(settings, connection, queue)
     output = WorkerOutput(json_mode=json_output, timezone=settings.app.timezone, verbose=verbose)

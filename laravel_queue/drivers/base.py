@@ -56,6 +56,10 @@ class Queue(ABC):
         worker then writes out its held-back console line before popping."""
         return False
 
+    def busy_poll(self, microseconds: int) -> None:
+        """`queue:work --busy-poll`: how long a pop may spin on its reply before sleeping in
+        the kernel. Drivers that cannot (or need not) poll ignore it."""
+
     def get_queue(self, queue: str | None) -> str:
         return queue or self.default_queue
 

@@ -22,3 +22,4 @@ class WorkerOptions:
     json: bool = False
     unknown: Literal["fail", "release"] = "fail"
     verbose: bool = False
+    busy_poll: int = 0  # µs a pop may spin on its reply before blocking (Python-only; Redis)

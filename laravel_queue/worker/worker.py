@@ -145,6 +145,7 @@ class Worker:
     def daemon(self, connection_name: str | None, queues: list[str]) -> int:
         """Work until a stop condition; returns Laravel's exit status."""
         queue = self.connections.queue(connection_name)
+        queue.busy_poll(self.options.busy_poll)
         self._install_signal_handlers()
         self._watchdog = Watchdog(self._on_timeout)
         self._last_restart = self._read_control(queue.connection_name, [])[0]
