@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.measure import POP_SCRIPT_PROBE
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
 from laravel_queue.payload import php_json_encode
@@ -205,6 +206,7 @@ class RedisBackend(Backend):
         self.host, self.port = host, port
         self.block_for = block_for
         self.server: RedisServer | None = None
+        self._sample_payloads: list[str] = []  # the run's stored payloads, for the pop-script probe
 
     def open(self) -> None:
         if self.port is None:
@@ -251,10 +253,12 @@ class RedisBackend(Backend):
         where = "private redis-server" if self.server else "shared server"
         return f"Redis {version} ({where} on 127.0.0.1:{self.port})"
 
-    def prefill(self, payloads: Sequence[str]) -> None:
+    def prefill(self, payloads: Sequence[str], queue_name: str | None = None) -> None:
         """RPUSH in pipelined chunks, one notify token per job (as the push script does)."""
         queue = self.queue()
-        keys = queue.keys()
+        keys = queue.keys(queue_name)
+        if len(payloads) > len(self._sample_payloads):
+            self._sample_payloads = list(payloads[:_POP_PROBE_JOBS])
         pipe = queue.client.pipeline(transaction=False)
         for start in range(0, len(payloads), 1000):
             chunk = payloads[start : start + 1000]
@@ -306,7 +310,62 @@ class RedisBackend(Backend):
                 timeout=120,
             ).stdout
             rates["redis-benchmark PING -c 1"] = _redis_benchmark_rate(out)
+            if len(self._sample_payloads) > 2:
+                rates[POP_SCRIPT_PROBE] = self._pop_script_rate(binary, self._sample_payloads)
         return rates
+
+    def _pop_script_rate(self, binary: str, payloads: list[str]) -> float:
+        """redis-benchmark -c 1 sending the worker's own pop EVALSHA, byte for byte (restart and
+        pause reads, an ack), to a side queue holding the run's payloads: each call pops one.
+
+        This is the single-connection limit for one such round trip per job: the wire round
+        trip plus Redis's own work for Laravel's pop (migrations, LPOP, cjson re-encode, ZADD).
+        """
+        from laravel_queue.worker.worker import RESTART_KEY, paused_key
+
+        name = "lqbench-probe"
+        queue = self.queue()
+        keys = queue.keys(name)
+        requests = len(payloads) - 2  # two real pops record the command, with an ack
+        self.prefill(payloads, queue_name=name)
+        control = queue.control_keys(
+            self.connections.cache(),
+            restart_key=RESTART_KEY,
+            paused_keys={name: paused_key(queue.connection_name, name)},
+        )
+        if control is None:
+            raise RuntimeError("the worker would not read restart/pause in its pop here: no probe for it")
+        sent: list[tuple[Any, ...]] = []
+        hot_run = queue._hot.run
+
+        def recording(script: Any, script_keys: list[Any], args: list[Any]) -> Any:
+            sent.append(("EVALSHA", script.sha, len(script_keys), *script_keys, *args))
+            return hot_run(script, script_keys, args)
+
+        queue._hot.run = recording
+        try:
+            first = queue.pop_with_control(name, ack=None, control=control, restart=None)
+            restart = first.restart if first.skipped == "restart" else None  # the stored value the worker expects
+            if first.skipped:
+                first = queue.pop_with_control(name, ack=None, control=control, restart=restart)
+            queue.pop_with_control(name, ack=first.job, control=control, restart=restart)
+        finally:
+            del queue._hot.run
+        argv = [arg.decode() if isinstance(arg, bytes) else str(arg) for arg in sent[-1]]
+        out = subprocess.run(
+            [binary, "-h", str(self.host), "-p", str(self.port), "-q", "-n", str(requests), "-c", "1", *argv],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).stdout
+        left = queue.pending_size(name)
+        queue.client.delete(keys.queue, keys.reserved, keys.notify, keys.delayed)
+        if left != 0:
+            raise AssertionError(f"the pop-script probe left {left} of {requests} jobs: it did not pop one per call")
+        return _redis_benchmark_rate(out)
+
+
+_POP_PROBE_JOBS = 5002
 
 
 def redis_limits(host: str, port: int, requests: int = 100_000) -> list[Limit]:
@@ -437,13 +496,16 @@ class SqliteBackend(SqlBackend):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def describe(self) -> str:
-        mode = self.journal_mode or "delete (default)"
-        return f"SQLite {sqlite3.sqlite_version} file in {self.workdir}, journal_mode={mode}"
+        if self.journal_mode:
+            return f"SQLite {sqlite3.sqlite_version} file in {self.workdir}, journal_mode={self.journal_mode}"
+        return (
+            f"SQLite {sqlite3.sqlite_version} file in {self.workdir}, left in SQLite's default rollback-journal"
+            " mode (DELETE, as Laravel leaves it); the worker's connection journals it with PERSIST (its default)"
+        )
 
     def limits(self) -> list[Limit]:
         conn = sqlite3.connect(self.path, isolation_level=None)
-        if self.journal_mode:
-            conn.execute(f"pragma journal_mode = {self.journal_mode}")
+        conn.execute(f"pragma journal_mode = {self.journal_mode or 'persist'}")  # as the worker commits
         conn.execute("create table if not exists lqbench_probe (id integer primary key, n integer)")
         conn.execute("insert or replace into lqbench_probe values (1, 0)")
 

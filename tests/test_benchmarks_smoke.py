@@ -17,6 +17,7 @@ if str(ROOT) not in sys.path:  # benchmarks/ is a top-level folder of the repo, 
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_worker import BUSY_POLL_MODES, QUICK_MODES, Config, run  # noqa: E402
+from benchmarks.measure import POP_SCRIPT_PROBE  # noqa: E402
 from benchmarks.report import render  # noqa: E402
 
 JOBS = 200
@@ -54,9 +55,12 @@ def test_quick_benchmark_runs_every_job_once_and_reports_it(quick_config: Config
     assert {latency.backend for latency in report.latency} == {"redis", "sqlite"}
     assert all(len(latency.latencies_ms) == 5 for latency in report.latency)
     assert report.design_commits["sqlite"] > 0
+    redis_runs = [run for result in report.throughput if result.backend == "redis" for run in result.runs]
+    assert all(run.probe[POP_SCRIPT_PROBE] > 0 for run in redis_runs if run.jobs)  # the physical-limit probe ran
 
     text = render(report)
     for heading in ("## Throughput of no-op jobs", "## Round trips and commits per job", "## Latency, push to start"):
         assert heading in text
     assert "| redis | 1 process | 200 |" in text
     assert "| sqlite | --concurrency 4 | 200 |" in text
+    assert f"probe {POP_SCRIPT_PROBE} " in text

@@ -186,10 +186,24 @@ def test_lost_connection_inside_transaction_propagates_and_run_transaction_retri
     assert [r["name"] for r in db.fetch_all(f"select name from {table}")] == ["try-2"]
 
 
+def _sqlite(path: Path, **env: str) -> Database:
+    return connect(load_settings(environ={"DB_CONNECTION": "sqlite", "DB_DATABASE": str(path), **env}).db_connection())
+
+
+def _file_journal_mode(path: Path) -> str:
+    """The mode another process (PHP's PDO, say) finds on a fresh connection."""
+    conn = sqlite3.connect(path)
+    try:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def test_sqlite_pragmas_follow_laravel_config(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
-    plain = connect(load_settings(environ={"DB_CONNECTION": "sqlite", "DB_DATABASE": str(path)}).db_connection())
-    assert plain.fetch_value("PRAGMA journal_mode") == "delete"  # never switched to WAL silently
+    plain = _sqlite(path)
+    assert plain.fetch_value("PRAGMA journal_mode") == "persist"  # a rollback journal, kept between commits
+    assert _file_journal_mode(path) == "delete"  # never switched to WAL silently, nor for anyone else
     assert plain.fetch_value("PRAGMA busy_timeout") == 60000  # PDO's default
     plain.close()
     env = {"DB_CONNECTION": "sqlite", "DB_DATABASE": str(path), "DB_JOURNAL_MODE": "wal",
@@ -199,6 +213,93 @@ def test_sqlite_pragmas_follow_laravel_config(tmp_path: Path) -> None:
     assert tuned.fetch_value("PRAGMA busy_timeout") == 1234
     assert tuned.fetch_value("PRAGMA synchronous") == 1
     tuned.close()
+
+
+def test_sqlite_default_journal_is_kept_between_commits_and_mixes_with_delete_mode(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    journal = Path(f"{path}-journal")
+    ours = _sqlite(path)
+    ours.execute("create table t (x integer)")
+    with ours.transaction():
+        ours.execute("insert into t (x) values (?)", (1,))
+    assert journal.exists()  # reused by the next commit instead of created and unlinked
+    assert journal.read_bytes()[:28] == bytes(28)  # header zeroed: not a hot journal
+    php_like = sqlite3.connect(path, isolation_level=None)  # SQLite's default DELETE mode, as PDO opens it
+    assert php_like.execute("select x from t").fetchall() == [(1,)]
+    php_like.execute("insert into t (x) values (2)")
+    assert not journal.exists()  # the DELETE-mode writer removed it, as it always does
+    with ours.transaction():
+        ours.execute("insert into t (x) values (?)", (3,))
+    assert php_like.execute("select x from t order by x").fetchall() == [(1,), (2,), (3,)]
+    assert php_like.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    php_like.close()
+    ours.close()
+
+
+def test_sqlite_kept_journal_never_exceeds_its_limit(tmp_path: Path) -> None:
+    from laravel_queue.db import PERSISTED_JOURNAL_LIMIT
+
+    path = tmp_path / "db.sqlite"
+    ours = _sqlite(path)
+    ours.execute("create table t (x text)")
+    with ours.transaction():
+        for n in range(3000):
+            ours.execute("insert into t (x) values (?)", ("x" * 2000 + str(n),))
+    ours.execute("delete from t")  # journals every page the insert wrote: several MiB
+    assert 0 < Path(f"{path}-journal").stat().st_size <= PERSISTED_JOURNAL_LIMIT
+    ours.close()
+
+
+def test_sqlite_wal_database_and_explicit_journal_mode_are_left_alone(tmp_path: Path) -> None:
+    wal = tmp_path / "wal.sqlite"
+    conn = sqlite3.connect(wal)
+    conn.execute("PRAGMA journal_mode = wal")
+    conn.close()
+    ours = _sqlite(wal)
+    assert ours.fetch_value("PRAGMA journal_mode") == "wal"
+    ours.execute("create table t (x integer)")
+    ours.close()
+    assert _file_journal_mode(wal) == "wal"
+    plain = tmp_path / "delete.sqlite"
+    ours = _sqlite(plain, DB_JOURNAL_MODE="delete")
+    ours.execute("create table t (x integer)")
+    assert ours.fetch_value("PRAGMA journal_mode") == "delete"
+    assert not Path(f"{plain}-journal").exists()
+    ours.close()
+
+
+_CRASH_MID_TRANSACTION = """
+import os, sys
+from laravel_queue.config import load_settings
+from laravel_queue.db import connect
+db = connect(load_settings(environ={"DB_CONNECTION": "sqlite", "DB_DATABASE": sys.argv[1]}).db_connection())
+db.execute("PRAGMA cache_size = 10")  # spill changed pages into the database file before the commit
+with db.transaction():
+    db.execute("delete from t")
+    for n in range(2000):
+        db.execute("insert into t (x) values (?)", ("y" * 1000,))
+    os._exit(9)
+"""
+
+
+def test_sqlite_crash_mid_transaction_is_rolled_back_by_a_delete_mode_reader(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "db.sqlite"
+    ours = _sqlite(path)
+    ours.execute("create table t (x text)")
+    with ours.transaction():
+        for n in range(500):
+            ours.execute("insert into t (x) values (?)", (f"row-{n}",))
+    ours.close()
+    crashed = subprocess.run([sys.executable, "-c", _CRASH_MID_TRANSACTION, str(path)], timeout=60)
+    assert crashed.returncode == 9
+    assert Path(f"{path}-journal").read_bytes()[:8] != bytes(8)  # a hot journal was left behind
+    php_like = sqlite3.connect(path)
+    assert php_like.execute("select count(*), min(x) from t").fetchone() == (500, "row-0")
+    assert php_like.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    php_like.close()
 
 
 def test_sqlite_rejects_unknown_pragma_values(tmp_path: Path) -> None:
