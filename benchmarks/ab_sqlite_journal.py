@@ -11,14 +11,11 @@ own choice); any other name is passed as DB_JOURNAL_MODE.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks.backends import SqliteBackend
-from benchmarks.measure import median, worker_argv
+from benchmarks.measure import median, run_processes, worker_argv
 from benchmarks.noop_jobs import noop_payload
 
 
@@ -29,22 +26,13 @@ def one_run(jobs: int, mode: str) -> float:
         backend.open()
         try:
             backend.prefill(backend.prepare([noop_payload(n) for n in range(jobs)]))
-            started = time.perf_counter()
-            done = subprocess.run(
-                worker_argv(backend.connection),
-                env={**os.environ, **backend.env},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                timeout=600,
-            )
-            elapsed = time.perf_counter() - started
+            process = run_processes(worker_argv(backend.connection), backend.env)  # raises on a failed worker
             left = backend.remaining()
         finally:
             backend.close()
-    if done.returncode != 0 or left:
-        raise AssertionError(f"mode {mode}: exit {done.returncode}, {left} jobs left: {done.stderr[-500:]}")
-    return jobs / elapsed
+    if left:
+        raise AssertionError(f"mode {mode}: {left} jobs left after the worker exited")
+    return jobs / process.wall
 
 
 def main() -> None:

@@ -213,7 +213,7 @@ def _keep_journal_file(conn: sqlite3.Connection) -> None:
     rollback modes mix), a WAL database is left as it is, and the kept file is not a hot
     journal (its header is zeroed at each commit) and never grows past PERSISTED_JOURNAL_LIMIT."""
     row = conn.execute("PRAGMA journal_mode").fetchone()
-    if row is not None and str(next(iter(row.values()))).lower() == "delete":
+    if row is not None and str(row["journal_mode"]).lower() == "delete":
         conn.execute("PRAGMA journal_mode = PERSIST")
         conn.execute(f"PRAGMA journal_size_limit = {PERSISTED_JOURNAL_LIMIT}")
 

@@ -236,15 +236,20 @@ def test_sqlite_default_journal_is_kept_between_commits_and_mixes_with_delete_mo
     ours.close()
 
 
+def _table_of(db: Database, values: list[str]) -> None:
+    """Table `t (x text)` holding `values`, written in one transaction."""
+    db.execute("create table t (x text)")
+    with db.transaction():
+        for value in values:
+            db.execute("insert into t (x) values (?)", (value,))
+
+
 def test_sqlite_kept_journal_never_exceeds_its_limit(tmp_path: Path) -> None:
     from laravel_queue.db import PERSISTED_JOURNAL_LIMIT
 
     path = tmp_path / "db.sqlite"
     ours = _sqlite(path)
-    ours.execute("create table t (x text)")
-    with ours.transaction():
-        for n in range(3000):
-            ours.execute("insert into t (x) values (?)", ("x" * 2000 + str(n),))
+    _table_of(ours, ["x" * 2000 + str(n) for n in range(3000)])
     ours.execute("delete from t")  # journals every page the insert wrote: several MiB
     assert 0 < Path(f"{path}-journal").stat().st_size <= PERSISTED_JOURNAL_LIMIT
     ours.close()
@@ -288,10 +293,7 @@ def test_sqlite_crash_mid_transaction_is_rolled_back_by_a_delete_mode_reader(tmp
 
     path = tmp_path / "db.sqlite"
     ours = _sqlite(path)
-    ours.execute("create table t (x text)")
-    with ours.transaction():
-        for n in range(500):
-            ours.execute("insert into t (x) values (?)", (f"row-{n}",))
+    _table_of(ours, [f"row-{n}" for n in range(500)])
     ours.close()
     crashed = subprocess.run([sys.executable, "-c", _CRASH_MID_TRANSACTION, str(path)], timeout=60)
     assert crashed.returncode == 9
