@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -482,6 +483,34 @@ def test_watchdog_fires_for_an_overrunning_job_and_not_after_disarm() -> None:
     while time.monotonic() < deadline:  # bounded observation: nothing fires for a disarmed job
         assert events == []
         time.sleep(0.05)
+
+
+def _thread_status(native_id: int, field: str) -> str:
+    status = Path(f"/proc/self/task/{native_id}/status").read_text()
+    return next(line.split()[1] for line in status.splitlines() if line.startswith(field + ":"))
+
+
+def test_watchdog_thread_is_not_woken_for_every_job() -> None:
+    """The worker arms and disarms once per job, and the watchdog thread, once woken,
+    often runs only after the disarm (while the worker waits for Redis). It must then
+    sleep on towards the deadline, not go idle: an idle thread needs waking by the next
+    arm, which again runs after that job's disarm, and so on: a thread wake-up per job."""
+    from laravel_queue.worker.watchdog import Watchdog
+
+    events: list[Any] = []
+    watchdog = Watchdog(lambda job: events.append(job), kill=lambda: events.append("kill"))
+    native_id = watchdog._thread.native_id
+    assert native_id is not None
+    wait_for(lambda: _thread_status(native_id, "State") == "S", timeout=5, what="the idle watchdog to wait")
+    before = int(_thread_status(native_id, "voluntary_ctxt_switches"))
+    for n in range(100):
+        watchdog.arm(n, 60)
+        watchdog.disarm()
+        time.sleep(0.002)  # the thread may run now, with no job armed
+    woken = int(_thread_status(native_id, "voluntary_ctxt_switches")) - before
+    assert woken <= 5, f"watchdog thread woke {woken} times for 100 jobs"
+    watchdog.arm("short", 0.2)  # an earlier deadline still wakes it
+    wait_for(lambda: events == ["short", "kill"], timeout=5, what="the short job's timeout")
 
 
 def test_a_failure_that_cannot_be_recorded_leaves_the_job_reserved(conns: Connections) -> None:

@@ -27,6 +27,9 @@ class Watchdog:
     Arming is cheap on purpose (it runs once per job): the thread is woken only when it
     is idle or the new deadline is earlier than the one it sleeps towards; otherwise it
     wakes at its old deadline, finds the current job's later deadline, and sleeps again.
+    Disarming keeps the last deadline, so a thread that wakes between two jobs sleeps on
+    towards it instead of going idle (then the next arm would have to wake it: a thread
+    wake-up per job). It goes idle only once that deadline has passed with no job armed.
     """
 
     def __init__(self, on_timeout: Callable[[Job], None], kill: Callable[[], None] | None = None) -> None:
@@ -54,15 +57,15 @@ class Watchdog:
     def _run(self) -> None:
         while True:
             with self._condition:
-                if self._job is None:
+                deadline = self._deadline
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is None or (self._job is None and remaining <= 0):
                     self._deadline = None
                     self._sleeping_until = None
                     self._condition.wait()
                     continue
-                assert self._deadline is not None
-                remaining = self._deadline - time.monotonic()
                 if remaining > 0:
-                    self._sleeping_until = self._deadline
+                    self._sleeping_until = deadline
                     self._condition.wait(remaining)
                     continue
                 job, self._job = self._job, None
