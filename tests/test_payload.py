@@ -185,6 +185,16 @@ def test_an_encrypted_command_needs_the_app_key() -> None:
         decode_command(payload, Encrypter(b"k" * 32))
 
 
+def test_model_identifiers_inside_an_encrypted_command_are_restored() -> None:
+    """The identifiers of an encrypted command sit in the decrypted inner text, not in data.command."""
+    payload = _payload("sqlite", "eloquent_model")
+    encrypter = Encrypter(b"k" * 32)
+    payload["data"]["command"] = encrypter.encrypt(dumps(payload["data"]["command"]))  # encrypt(serialize($cmd))
+    models = decode_command(payload, encrypter)
+    assert models.user == ModelIdentifier("App\\Models\\User", 1, [], "sqlite", None)
+    assert models.users.id == [1, 2] and models.users.is_collection
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
