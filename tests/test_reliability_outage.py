@@ -183,13 +183,22 @@ def _kill_mysql_connections(server: tuple[str, int, str, str], database: str) ->
         admin = pymysql.connect(host=host, port=port, user=user, password=password, autocommit=True)
         try:
             with admin.cursor() as cur:
-                cur.execute(
-                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()", (database,)
-                )
-                ids = [row[0] for row in cur.fetchall()]
-                assert ids, "the worker holds no connection to kill"
+
+                def worker_connections() -> list[int]:
+                    cur.execute(
+                        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()",
+                        (database,),
+                    )
+                    return [row[0] for row in cur.fetchall()]
+
+                # Right after a kill the worker holds no connection until its next statement reconnects.
+                ids = wait_for(worker_connections, timeout=10, what="the worker to hold a connection to kill")
                 for connection_id in ids:
-                    cur.execute(f"KILL {int(connection_id)}")
+                    try:
+                        cur.execute(f"KILL {int(connection_id)}")
+                    except pymysql.err.OperationalError as exc:  # 1094: it closed since the listing
+                        if exc.args[0] != 1094:
+                            raise
         finally:
             admin.close()
 
@@ -202,11 +211,16 @@ def _terminate_pgsql_backends(server: tuple[str, int, str], database: str) -> Ca
 
         host, port, user = server
         with psycopg.connect(host=host, port=port, user=user, dbname="postgres", autocommit=True) as admin:
-            rows = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (database,),
-            ).fetchall()
-            assert rows, "the worker holds no connection to terminate"
+
+            def terminated() -> list[Any]:  # pg_terminate_backend of a pid that has just exited is false
+                return admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (database,),
+                ).fetchall()
+
+            # Right after a kill the worker holds no connection until its next statement reconnects.
+            wait_for(terminated, timeout=10, what="the worker to hold a connection to terminate")
 
     return terminate
 
