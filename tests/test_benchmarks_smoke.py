@@ -7,6 +7,7 @@ jobs, the way `benchmarks/run_all.sh` does, so a broken harness is found before 
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -64,3 +65,20 @@ def test_quick_benchmark_runs_every_job_once_and_reports_it(quick_config: Config
     assert "| redis | 1 process | 200 |" in text
     assert "| sqlite | --concurrency 4 | 200 |" in text
     assert f"probe {POP_SCRIPT_PROBE} " in text
+
+
+def _ab_checkouts(*checkouts: Path) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "benchmarks.ab_checkouts", "--backend", "sqlite", "--jobs", "50", "--rounds", "1"]
+    return subprocess.run([*argv, *map(str, checkouts)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_checkout_ab_runs_the_checkout_it_names(tmp_path: Path) -> None:
+    """The A/B script runs each worker from the named checkout, never from the editable install."""
+    done = _ab_checkouts(ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{ROOT}: median " in done.stdout
+    empty = tmp_path / "no-checkout-here"
+    empty.mkdir()
+    refused = _ab_checkouts(empty)  # no laravel_queue/ there: the launcher must not fall back
+    assert refused.returncode != 0
+    assert "worker exit codes" in refused.stderr
