@@ -43,7 +43,9 @@ def main() -> None:
     parser.add_argument("--backend", default="redis", choices=BACKENDS)
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--worker-args", default="", help="extra queue:work options, given with '=': --worker-args='--busy-poll 200'")
+    parser.add_argument(
+        "--worker-args", default="", help="extra queue:work options, given with '=': --worker-args='--busy-poll 200'"
+    )
     args = parser.parse_args()
     checkouts = [str(path.resolve()) for path in args.checkouts]
     rates: dict[str, list[float]] = {checkout: [] for checkout in checkouts}
