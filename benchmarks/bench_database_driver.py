@@ -203,6 +203,17 @@ def markdown(results: list[Result], jobs: int, started: datetime, load: tuple[fl
     return "\n".join(lines)
 
 
+HAND_WRITTEN_MARKER = "<!-- Written by hand from here on: bench_database_driver.py --write keeps it. -->"
+
+
+def write_results(path: Path, generated: str) -> None:
+    """Replace the generated part of the results file, keeping the notes below the marker."""
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    index = existing.find(HAND_WRITTEN_MARKER)
+    kept = existing[index:] if index >= 0 else HAND_WRITTEN_MARKER + "\n"
+    path.write_text(f"{generated.rstrip()}\n\n{kept}", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=20_000)
@@ -213,7 +224,7 @@ def main() -> None:
     results = [bench_engine(engine, args.jobs) for engine in args.engines.split(",")]
     text = markdown(results, args.jobs, started, load)
     if args.write:
-        (ROOT / "benchmarks" / "RESULTS-database.md").write_text(text + "\n", encoding="utf-8")
+        write_results(ROOT / "benchmarks" / "RESULTS-database.md", text)
     else:
         print(text)
 

@@ -82,3 +82,16 @@ def test_checkout_ab_runs_the_checkout_it_names(tmp_path: Path) -> None:
     refused = _ab_checkouts(empty)  # no laravel_queue/ there: the launcher must not fall back
     assert refused.returncode != 0
     assert "worker exit codes" in refused.stderr
+
+
+def test_database_results_write_keeps_the_hand_written_notes(tmp_path: Path) -> None:
+    from benchmarks.bench_database_driver import HAND_WRITTEN_MARKER, write_results
+
+    results = tmp_path / "RESULTS-database.md"
+    write_results(results, "# Database driver throughput\n\nfirst run\n")
+    assert results.read_text() == f"# Database driver throughput\n\nfirst run\n\n{HAND_WRITTEN_MARKER}\n"
+    results.write_text(results.read_text() + "\n## A note written by hand\n\nkept\n")
+    write_results(results, "# Database driver throughput\n\nsecond run\n")
+    text = results.read_text()
+    assert "first run" not in text and "second run" in text
+    assert text.endswith(f"{HAND_WRITTEN_MARKER}\n\n## A note written by hand\n\nkept\n")
