@@ -22,12 +22,12 @@ import sys
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import POP_SCRIPT_PROBE
+from benchmarks.measure import COMMIT_PROBE, POP_SCRIPT_PROBE
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
 from laravel_queue.payload import php_json_encode
@@ -422,6 +422,8 @@ class SqlBackend(Backend):
 
     connection = "database"
     family = "database"
+    client = "sqlite3"
+    """The client library of `probe_table`, as the limits table names it."""
 
     def prefill(self, payloads: Sequence[str]) -> None:
         queue = self.queue()
@@ -431,12 +433,35 @@ class SqlBackend(Backend):
             # none until autovacuum runs, and PostgreSQL then sorts every pending row per pop.
             queue.db.execute(f"ANALYZE {queue.db.table(queue.table_name)}")
 
-    def probe(self) -> dict[str, float]:
-        database = self.connections.db()
-        return {"SELECT 1": timed_loop(1000, lambda: database.fetch_value("select 1"))}
+    @abstractmethod
+    def probe_table(self) -> contextlib.AbstractContextManager[tuple[Callable[[], Any], Callable[[], Any]]]:
+        """`(select_one, commit_one)` on a one-row scratch table, dropped afterwards: a single-row
+        SELECT and a `begin; update that row; commit`, over the engine's own client library and
+        (SQLite) the journal mode the worker commits with."""
 
-    def select_limit(self, call: Callable[[], Any], label: str, command: str) -> Limit:
-        return Limit(label, timed_loop(3000, call), command)
+    def probe(self) -> dict[str, float]:
+        """SELECT 1 through our Database, and the one-row commit rate: the worker makes one commit
+        per job, so jobs/s over this rate is the share of the engine's commit limit a run reached."""
+        database = self.connections.db()
+        rates = {"SELECT 1": timed_loop(1000, lambda: database.fetch_value("select 1"))}
+        with self.probe_table() as (_, commit_one):
+            rates[COMMIT_PROBE] = timed_loop(1500, commit_one)
+        return rates
+
+    def limits(self) -> list[Limit]:
+        with self.probe_table() as (select_one, commit_one):
+            return [
+                Limit(
+                    f"{self.name}: single-row SELECT",
+                    timed_loop(3000, select_one),
+                    f"{self.client}: select n from t where id = 1",
+                ),
+                Limit(
+                    f"{self.name}: single-row UPDATE transaction (one COMMIT)",
+                    timed_loop(3000, commit_one),
+                    f"{self.client}: begin; update t set n = n + 1 where id = 1; commit",
+                ),
+            ]
 
     def design_commits_per_job(self, jobs: int = 300) -> float:
         """Run the real Worker in this process over `jobs` jobs and count its COMMITs (client side)."""
@@ -503,7 +528,8 @@ class SqliteBackend(SqlBackend):
             " mode (DELETE, as Laravel leaves it); the worker's connection journals it with PERSIST (its default)"
         )
 
-    def limits(self) -> list[Limit]:
+    @contextlib.contextmanager
+    def probe_table(self) -> Iterator[tuple[Callable[[], Any], Callable[[], Any]]]:
         conn = sqlite3.connect(self.path, isolation_level=None)
         conn.execute(f"pragma journal_mode = {self.journal_mode or 'persist'}")  # as the worker commits
         conn.execute("create table if not exists lqbench_probe (id integer primary key, n integer)")
@@ -514,25 +540,16 @@ class SqliteBackend(SqlBackend):
             conn.execute("update lqbench_probe set n = n + 1 where id = 1")
             conn.execute("commit")
 
-        limits = [
-            self.select_limit(
-                lambda: conn.execute("select n from lqbench_probe where id = 1").fetchone(),
-                f"{self.name}: single-row SELECT",
-                "sqlite3: select n from t where id = 1",
-            ),
-            self.select_limit(
-                commit_one,
-                f"{self.name}: single-row UPDATE transaction (one COMMIT)",
-                "sqlite3: begin; update t set n = n + 1 where id = 1; commit",
-            ),
-        ]
-        conn.execute("drop table lqbench_probe")
-        conn.close()
-        return limits
+        try:
+            yield (lambda: conn.execute("select n from lqbench_probe where id = 1").fetchone()), commit_one
+        finally:
+            conn.execute("drop table lqbench_probe")
+            conn.close()
 
 
 class MariadbBackend(SqlBackend):
     name = "mariadb"
+    client = "pymysql"
 
     def __init__(
         self, workdir: Path, host: str = "127.0.0.1", port: int = 3306, user: str = "root", password: str = ""
@@ -585,7 +602,8 @@ class MariadbBackend(SqlBackend):
             "statements": (after["Questions"] - before["Questions"]) / jobs,
         }
 
-    def limits(self) -> list[Limit]:
+    @contextlib.contextmanager
+    def probe_table(self) -> Iterator[tuple[Callable[[], Any], Callable[[], Any]]]:
         conn = self._admin(self.database)
         cur = conn.cursor()
         cur.execute("create table lqbench_probe (id int primary key, n int) engine=InnoDB")
@@ -600,23 +618,16 @@ class MariadbBackend(SqlBackend):
             cur.execute("update lqbench_probe set n = n + 1 where id = 1")
             cur.execute("commit")
 
-        limits = [
-            self.select_limit(
-                select_one, "mariadb: single-row SELECT round trip", "pymysql: select n from t where id = 1"
-            ),
-            self.select_limit(
-                commit_one,
-                "mariadb: single-row UPDATE transaction (BEGIN, UPDATE, COMMIT)",
-                "pymysql: begin; update t set n = n + 1 where id = 1; commit",
-            ),
-        ]
-        cur.execute("drop table lqbench_probe")
-        conn.close()
-        return limits
+        try:
+            yield select_one, commit_one
+        finally:
+            cur.execute("drop table lqbench_probe")
+            conn.close()
 
 
 class PgsqlBackend(SqlBackend):
     name = "pgsql"
+    client = "psycopg"
 
     def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int = 5432, user: str = "postgres") -> None:
         super().__init__(workdir)
@@ -677,7 +688,8 @@ class PgsqlBackend(SqlBackend):
     def per_job(self, before: dict[str, float], after: dict[str, float], jobs: int) -> dict[str, float]:
         return {"transactions": (after["xact_commit"] - before["xact_commit"]) / jobs}
 
-    def limits(self) -> list[Limit]:
+    @contextlib.contextmanager
+    def probe_table(self) -> Iterator[tuple[Callable[[], Any], Callable[[], Any]]]:
         conn = self._admin(self.database)
         conn.execute("create table lqbench_probe (id int primary key, n int)")
         conn.execute("insert into lqbench_probe values (1, 0)")
@@ -689,19 +701,11 @@ class PgsqlBackend(SqlBackend):
             with conn.transaction():
                 conn.execute("update lqbench_probe set n = n + 1 where id = 1")
 
-        limits = [
-            self.select_limit(
-                select_one, "pgsql: single-row SELECT round trip", "psycopg: select n from t where id = 1"
-            ),
-            self.select_limit(
-                commit_one,
-                "pgsql: single-row UPDATE transaction (BEGIN, UPDATE, COMMIT)",
-                "psycopg: begin; update t set n = n + 1 where id = 1; commit",
-            ),
-        ]
-        conn.execute("drop table lqbench_probe")
-        conn.close()
-        return limits
+        try:
+            yield select_one, commit_one
+        finally:
+            conn.execute("drop table lqbench_probe")
+            conn.close()
 
 
 # -- SQS on moto -----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 JOBS_MODULE = "benchmarks.noop_jobs"
 POP_SCRIPT_PROBE = "redis-benchmark pop EVALSHA -c 1"  # the Redis physical limit the summary quotes
+COMMIT_PROBE = "one-row commit"  # the database physical limit: begin; update one row; commit
 _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
 

@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:  # benchmarks/ is a top-level folder of the repo, 
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_worker import BUSY_POLL_MODES, QUICK_MODES, Config, run  # noqa: E402
-from benchmarks.measure import POP_SCRIPT_PROBE  # noqa: E402
+from benchmarks.measure import COMMIT_PROBE, POP_SCRIPT_PROBE  # noqa: E402
 from benchmarks.report import render  # noqa: E402
 
 JOBS = 200
@@ -58,6 +58,8 @@ def test_quick_benchmark_runs_every_job_once_and_reports_it(quick_config: Config
     assert report.design_commits["sqlite"] > 0
     redis_runs = [run for result in report.throughput if result.backend == "redis" for run in result.runs]
     assert all(run.probe[POP_SCRIPT_PROBE] > 0 for run in redis_runs if run.jobs)  # the physical-limit probe ran
+    sqlite_runs = [run for result in report.throughput if result.backend == "sqlite" for run in result.runs]
+    assert all(run.probe[COMMIT_PROBE] > 0 for run in sqlite_runs if run.jobs)  # and the database's
 
     text = render(report)
     for heading in ("## Throughput of no-op jobs", "## Round trips and commits per job", "## Latency, push to start"):
@@ -65,6 +67,7 @@ def test_quick_benchmark_runs_every_job_once_and_reports_it(quick_config: Config
     assert "| redis | 1 process | 200 |" in text
     assert "| sqlite | --concurrency 4 | 200 |" in text
     assert f"probe {POP_SCRIPT_PROBE} " in text
+    assert "of the one-row commit rate measured just before each run" in text  # the sqlite summary row
 
 
 def _ab_checkouts(*checkouts: Path) -> subprocess.CompletedProcess[str]:
