@@ -108,10 +108,10 @@ class _Numbers:
         boot = self.boot_wall(result.backend) or 0.0
         shares = []
         for run in result.runs:
-            trips = run.per_job.get(per_job) if per_job else 1.0
+            ops_per_job = run.per_job.get(per_job) if per_job else 1.0
             rate = run.probe.get(probe)
-            if trips and rate and run.process.wall > boot:
-                shares.append(run.jobs / (run.process.wall - boot) / (rate / trips))
+            if ops_per_job and rate and run.process.wall > boot:
+                shares.append(run.jobs / (run.process.wall - boot) / (rate / ops_per_job))
         return median(shares) if shares else None
 
     def redis_round_trips(self) -> float | None:
@@ -219,7 +219,7 @@ def _summary(report: Report, numbers: _Numbers) -> list[str]:
             ok = steady is not None and steady >= TARGET_DB_PER_PROCESS
             share = numbers.share_of_limit(one, COMMIT_PROBE, per_job=None)
             commits = [run.probe[COMMIT_PROBE] for run in one.runs if COMMIT_PROBE in run.probe]
-            disk = (
+            commit_share = (
                 f"; {share:.0%} of the one-row commit rate measured just before each run"
                 f" (median {_fmt(median(commits))} commits/s; the worker makes one commit per job)"
                 if share is not None
@@ -228,7 +228,7 @@ def _summary(report: Report, numbers: _Numbers) -> list[str]:
             rows.append(
                 (
                     f"{backend} >= 1,000 jobs/s per process",
-                    f"{_fmt(one.jobs_per_s)} jobs/s incl. boot; {_fmt(steady)} boot excluded{disk}",
+                    f"{_fmt(one.jobs_per_s)} jobs/s incl. boot; {_fmt(steady)} boot excluded{commit_share}",
                     "yes" if ok else "no",
                 )
             )
