@@ -139,6 +139,8 @@ def bench_engine(engine: str, jobs: int) -> Result:
         queue.clear()
         result.add(f"push_raw_many ({jobs} jobs, bulk insert)", jobs,
                    timed(lambda: queue.push_raw_many([PAYLOAD] * jobs)))
+        if db.dialect == "pgsql":  # planner statistics, as benchmarks/backends.py's prefill gives them
+            db.execute(f"ANALYZE {table}")
 
         # the worker hot path
         commits_before = db.commits
