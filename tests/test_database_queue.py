@@ -14,6 +14,7 @@ from laravel_queue.connections import Connections
 from laravel_queue.db import Database
 from laravel_queue.drivers.database import DatabaseJob, DatabaseQueue, UnreservableJobError
 from laravel_queue.schema import migrate
+from laravel_queue.worker.worker import RESTART_KEY
 
 T0 = 1_795_417_324  # a fixed "now" for every test; the clock is injected
 
@@ -472,3 +473,56 @@ def test_pgsql_one_statement_pop_never_reserves_the_row_it_acks(pgsql_db: Databa
     queue.clock.now += 10  # type: ignore[attr-defined]
     assert queue.pop(ack=job) is None
     assert queue.size() == 0
+
+
+def _rows_read(plan: dict[str, Any], alias: str) -> float:
+    """Rows the plan's scans under `alias` produced or threw away (EXPLAIN ANALYZE, JSON)."""
+    read = 0.0
+    if plan.get("Alias") == alias and "Scan" in plan.get("Node Type", ""):
+        read += plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)
+        read += plan.get("Rows Removed by Join Filter", 0)
+    return read + sum(_rows_read(child, alias) for child in plan.get("Plans", []))
+
+
+class _Rollback(Exception):
+    pass
+
+
+@pytest.mark.parametrize("pop", ["pop with ack", "worker pop with restart and pause read"])
+def test_pgsql_one_statement_pop_updates_its_row_by_index_whatever_the_statistics_say(
+    pgsql_env: dict[str, str], pop: str
+) -> None:
+    """A jobs table is usually empty when autovacuum analyzes it. With those statistics and
+    2,000 jobs pushed since, the pop's UPDATE must still find the chosen row by its id: joined
+    to the candidate, PostgreSQL scanned the whole table on every pop (7 ms at 20,000 jobs).
+    How the candidate itself is found is Laravel's SELECT and the planner's choice."""
+    conns = Connections(load_settings(environ=pgsql_env))
+    try:
+        db = conns.db()
+        migrate(db)
+        queue = conns.queue()
+        assert isinstance(queue, DatabaseQueue)
+        control = queue.control_keys(conns.cache(), restart_key=RESTART_KEY, paused_keys={"default": "paused"})
+        queue.push_raw_many([PAYLOAD] * 100)  # a few jobs come and go,
+        queue.clear()
+        db.execute(f"analyze {db.table('jobs')}")  # then autovacuum finds the table empty
+        queue.push_raw_many([PAYLOAD] * 2000)
+        first = queue.pop()
+        assert first is not None
+        first.delete_later()
+        statements: list[tuple[str, tuple[Any, ...]]] = []
+        db.listen(lambda sql, params: statements.append((sql, params)))
+        if pop == "pop with ack":
+            second = queue.pop(ack=first)
+        else:
+            second = queue.pop_with_control("default", ack=first, control=control, restart=None).job
+        assert second is not None and second.job_id == 102
+        ((sql, params),) = statements  # one statement: the pop with its ack
+        with pytest.raises(_Rollback), db.transaction():  # run it again under EXPLAIN, then undo it
+            row = db.fetch_one(f"explain (analyze, format json) {sql}", params)
+            assert row is not None
+            plan = row["QUERY PLAN"]
+            raise _Rollback
+        assert _rows_read(plan[0]["Plan"], "reserving") <= 2, json.dumps(plan, indent=1)
+    finally:
+        conns.close()

@@ -170,7 +170,10 @@ class DatabaseQueue(Queue):
         """PostgreSQL: Laravel's ack DELETE + locked SELECT + UPDATE as ONE autocommit statement.
 
         Same rows touched, same values written (attempts = old + 1, reserved_at = now), one
-        round trip. The candidate SELECT excludes the ack id so no row is touched twice."""
+        round trip. The candidate SELECT excludes the ack id so no row is touched twice. The
+        UPDATE finds its row through a scalar subquery, an index lookup whatever the planner
+        believes: joined to the candidate instead, a table whose statistics were taken while it
+        was empty (a jobs table's usual state) is scanned whole on every pop."""
         db = self.db
         t = db.table(self.table_name)
         q = db.quote_identifier
@@ -185,7 +188,7 @@ class DatabaseQueue(Queue):
                 f" order by {q('id')} asc limit 1{pop_lock})"
                 f" update {t} as {q('reserving')} set {q('reserved_at')} = ?,"
                 f" {q('attempts')} = {q('reserving')}.{q('attempts')} + 1"
-                f" from {q('candidate')} where {q('reserving')}.{q('id')} = {q('candidate')}.{q('id')}"
+                f" where {q('reserving')}.{q('id')} = (select {q('id')} from {q('candidate')})"
                 f" returning {q('reserving')}.*"
             ),
         }
@@ -221,8 +224,8 @@ class DatabaseQueue(Queue):
             f" order by {q('id')} asc limit 1{self._pop_lock()}),"
             f" {q('reserved')} as (update {t} as {q('reserving')} set {q('reserved_at')} = ?,"
             f" {q('attempts')} = {q('reserving')}.{q('attempts')} + 1"
-            f" from {q('candidate')}, {q('control')}"
-            f" where {q('reserving')}.{q('id')} = {q('candidate')}.{q('id')}"
+            f" from {q('control')}"
+            f" where {q('reserving')}.{q('id')} = (select {q('id')} from {q('candidate')})"
             f" and {q('control')}.{q('lq_paused')} is null"
             f" and {q('control')}.{q('lq_restart')} is not distinct from ?::text"
             f" returning {q('reserving')}.*)"
