@@ -422,7 +422,7 @@ class SqlBackend(Backend):
 
     connection = "database"
     family = "database"
-    client = "sqlite3"
+    client: str
     """The client library of `probe_table`, as the limits table names it."""
 
     def prefill(self, payloads: Sequence[str]) -> None:
@@ -496,6 +496,7 @@ class SqlBackend(Backend):
 
 class SqliteBackend(SqlBackend):
     family = "database"
+    client = "sqlite3"
 
     def __init__(self, workdir: Path, journal_mode: str | None = None) -> None:
         super().__init__(workdir)
