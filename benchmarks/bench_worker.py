@@ -31,6 +31,7 @@ from benchmarks.measure import (
     BackgroundWorker,
     ProcessRun,
     Tally,
+    bracketed,
     median,
     percentile,
     run_processes,
@@ -102,7 +103,10 @@ class Run:
     completed: int
     """Distinct jobs the handler saw start (the tally), checked equal to `jobs`."""
     probe: dict[str, float] = field(default_factory=dict)
-    """Round trips/s of the backend measured just before this run (Backend.probe)."""
+    """Operations/s of each Backend.probe, the mean of one probe just before and one just
+    after this run: the machine drifts within a run, so one side alone can mislead."""
+    probe_drift: dict[str, float] = field(default_factory=dict)
+    """Each probe's rate after the run divided by its rate before."""
 
     @property
     def jobs_per_s(self) -> float:
@@ -225,18 +229,20 @@ class Bench:
             raise AssertionError(f"pre-fill stored {queued} jobs, expected {jobs}")
         self.tally.reset(jobs)
         failed_before = backend.failed_count()
-        probe = backend.probe() if jobs else {}
+        probe_before = backend.probe() if jobs else {}
         before = backend.counters()
         argv = worker_argv(backend.connection, extra=mode.extra)
         process = run_processes(argv, self.env, mode.processes, timeout=120 + jobs / 50)
         after = backend.counters()
+        probe_after = backend.probe() if jobs else {}
         self.tally.check_complete(range(jobs))
         left = backend.remaining()
         failed = backend.failed_count() - failed_before
         if left or failed:
             raise AssertionError(f"after the run: {left} jobs still queued, {failed} failed")
         per_job = backend.per_job(before, after, jobs) if jobs else {}
-        return Run(jobs, process, per_job, completed=len(self.tally.starts), probe=probe)
+        probe, drift = bracketed(probe_before, probe_after)
+        return Run(jobs, process, per_job, completed=len(self.tally.starts), probe=probe, probe_drift=drift)
 
     def throughput(self, jobs: int, mode: Mode, runs: int) -> Throughput:
         result = Throughput(self.backend.name, mode, jobs)

@@ -185,6 +185,15 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+def bracketed(before: Mapping[str, float], after: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """Probe rates taken before and after one run: (their means, after / before) per probe."""
+    names = [name for name in before if before[name] > 0 and after.get(name, 0) > 0]
+    return (
+        {name: (before[name] + after[name]) / 2 for name in names},
+        {name: after[name] / before[name] for name in names},
+    )
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile (p99 of 200 samples is the 198th smallest)."""
     ordered = sorted(values)

@@ -103,8 +103,9 @@ class _Numbers:
         return None
 
     def share_of_limit(self, result: Throughput, probe: str, per_job: str | None = "round_trips") -> float | None:
-        """Median over runs of: jobs/s (boot excluded) / (probe operations/s just before the run /
-        operations per job); `per_job=None` counts one probe operation per job (a database commit)."""
+        """Median over runs of: jobs/s (boot excluded) / (probe operations/s around the run, the
+        mean of the probes just before and just after it / operations per job); `per_job=None`
+        counts one probe operation per job (a database commit)."""
         boot = self.boot_wall(result.backend) or 0.0
         shares = []
         for run in result.runs:
@@ -184,6 +185,14 @@ def _header(report: Report, *, via_run_all: bool) -> list[str]:
     return lines
 
 
+def _drift_text(result: Throughput, probe: str) -> str:
+    """How far one probe moved during the runs: its rate after each run / before it."""
+    drifts = [run.probe_drift[probe] for run in result.runs if probe in run.probe_drift]
+    if not drifts:
+        return ""
+    return f", after/before {min(drifts):.2f}-{max(drifts):.2f}"
+
+
 def _summary(report: Report, numbers: _Numbers) -> list[str]:
     rows = []
     redis_one = report.find("redis", "1 process")
@@ -208,7 +217,8 @@ def _summary(report: Report, numbers: _Numbers) -> list[str]:
                 (
                     ">= 50% of the round-trip limit",
                     f"{pop_share:.0%} of (redis-benchmark -c 1 sending the worker's own pop EVALSHA, per s / "
-                    f"{trips:.2f} round trips per job), both measured back to back in each run{ping_text}{py_text}",
+                    f"{trips:.2f} round trips per job), the probe taken just before and just after each run"
+                    f"{_drift_text(redis_one, POP_SCRIPT_PROBE)}{ping_text}{py_text}",
                     "yes" if pop_share >= 0.5 else "no",
                 )
             )
@@ -220,8 +230,9 @@ def _summary(report: Report, numbers: _Numbers) -> list[str]:
             share = numbers.share_of_limit(one, COMMIT_PROBE, per_job=None)
             commits = [run.probe[COMMIT_PROBE] for run in one.runs if COMMIT_PROBE in run.probe]
             commit_share = (
-                f"; {share:.0%} of the one-row commit rate measured just before each run"
-                f" (median {_fmt(median(commits))} commits/s; the worker makes one commit per job)"
+                f"; {share:.0%} of the one-row commit rate probed just before and just after each run"
+                f" (median of their means {_fmt(median(commits))} commits/s{_drift_text(one, COMMIT_PROBE)};"
+                " the worker makes one commit per job)"
                 if share is not None
                 else ""
             )

@@ -18,6 +18,7 @@ Usage (every caller uses `?` placeholders; values are always bound, never format
     db.run_transaction(fn)          # fn() in a transaction, retried once (see below)
     db.batch([(sql, params, "one"), ...])   # several statements, one round trip (MySQL, pgsql)
     db.execute_deferred(sql, params)        # inside a transaction: sent with the COMMIT
+    db.commit_with([(sql, params, "one"), ...])  # last in a transaction: these, then COMMIT, one trip
 
 Rules that hold on every engine:
 
@@ -37,8 +38,9 @@ Rules that hold on every engine:
   never switched to WAL behind their back.
 * On MySQL/MariaDB and PostgreSQL the BEGIN travels with the transaction's first
   statement and `batch`/`execute_deferred` share one round trip (MySQL: MULTI_STATEMENTS,
-  every value still escaped; PostgreSQL: libpq pipeline mode, every value still bound),
-  which is how the queue driver pops with one commit and two round trips.
+  every value still escaped; PostgreSQL: libpq pipeline mode, every value still bound).
+  `commit_with` ends a transaction with its COMMIT in that same round trip: that is how
+  the queue driver pops on MySQL/MariaDB in one round trip and one commit.
 * `commits` counts durable commits (outermost COMMIT, or a write outside a transaction);
   `listen(callback)` receives `(sql, params)` for every statement, like `DB::listen`.
 """
@@ -410,6 +412,7 @@ class Database:
         self._broken = False
         self._begin_pending = False
         self._deferred: list[Statement] = []
+        self._committed = False  # commit_with() ended the outermost transaction already
         self._listeners: list[Callable[[str, tuple[Any, ...]], None]] = []
         self._server_version: str | None = None
         self.commits = 0
@@ -443,6 +446,7 @@ class Database:
         self._broken = False
         self._begin_pending = False
         self._deferred = []
+        self._committed = False
 
     @property
     def server_version(self) -> str:
@@ -463,6 +467,8 @@ class Database:
         return self._run_many([(sql, params, fetch)])[0]
 
     def _run_many(self, statements: Sequence[Statement]) -> list[Any]:
+        if self._committed:
+            raise DatabaseError(f"[{self.name}] a statement after commit_with() in the same transaction")
         for attempt in (1, 2):
             if self._broken:
                 raise LostConnectionError(f"connection [{self.name}] was lost inside this transaction")
@@ -509,6 +515,20 @@ class Database:
             self.execute(sql, params)
         else:
             self._deferred.append((sql, params, "rowcount"))
+
+    def commit_with(self, statements: Sequence[Statement]) -> list[Any]:
+        """End the outermost transaction: run `statements`, then COMMIT, in the same round trip
+        as the deferred BEGIN and writes on MySQL and PostgreSQL; returns their results.
+
+        Nothing may run in the transaction afterwards. An error rolls the transaction back
+        when `transaction()` unwinds. A connection lost on the way is redone once on a new
+        connection, as for any statement that opens a transaction: had the COMMIT already
+        applied, the redo is a second transaction, as after any commit whose reply was lost."""
+        if self._depth != 1:
+            raise DatabaseError(f"[{self.name}] commit_with() must end an outermost transaction")
+        results = self._run_many([*statements, ("COMMIT", (), "rowcount")])
+        self._committed = True
+        return results[:-1]
 
     def batch(self, statements: Sequence[Statement]) -> list[Any]:
         """Run `(sql, params, fetch)` statements in order, in one round trip where the engine
@@ -572,6 +592,8 @@ class Database:
                 self._deferred = []
             if level == 1 and self._begin_pending:
                 self._begin_pending = False
+            elif level == 1 and self._committed:
+                pass  # commit_with() already ended it: nothing to roll back
             elif self._conn is not None and not self._broken:
                 try:
                     sql = "ROLLBACK" if level == 1 else f"ROLLBACK TO SAVEPOINT trans{level}"
@@ -581,12 +603,15 @@ class Database:
                     self._broken = level > 1
             if level == 1:
                 self._broken = False
+                self._committed = False
             raise
         try:
             if self._broken:
                 raise LostConnectionError(f"connection [{self.name}] was lost inside this transaction")
             if level > 1:
                 self._run(f"RELEASE SAVEPOINT trans{level}", (), "rowcount")
+            elif self._committed:
+                self.commits += 1
             elif self._begin_pending and not self._deferred:
                 self._begin_pending = False  # nothing was sent: nothing to commit
             else:
@@ -603,6 +628,7 @@ class Database:
             self._depth = level - 1
             if level == 1:
                 self._broken = False
+                self._committed = False
 
     def run_transaction(self, callback: Callable[[], T], attempts: int = 2) -> T:
         """`callback()` inside a transaction; a lost connection or a deadlock/busy error

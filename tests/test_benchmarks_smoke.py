@@ -60,6 +60,7 @@ def test_quick_benchmark_runs_every_job_once_and_reports_it(quick_config: Config
     assert all(run.probe[POP_SCRIPT_PROBE] > 0 for run in redis_runs if run.jobs)  # the physical-limit probe ran
     sqlite_runs = [run for result in report.throughput if result.backend == "sqlite" for run in result.runs]
     assert all(run.probe[COMMIT_PROBE] > 0 for run in sqlite_runs if run.jobs)  # and the database's
+    assert all(run.probe_drift[COMMIT_PROBE] > 0 for run in sqlite_runs if run.jobs)  # before and after each run
 
     text = render(report)
     for heading in ("## Throughput of no-op jobs", "## Round trips and commits per job", "## Latency, push to start"):
@@ -67,7 +68,8 @@ def test_quick_benchmark_runs_every_job_once_and_reports_it(quick_config: Config
     assert "| redis | 1 process | 200 |" in text
     assert "| sqlite | --concurrency 4 | 200 |" in text
     assert f"probe {POP_SCRIPT_PROBE} " in text
-    assert "of the one-row commit rate measured just before each run" in text  # the sqlite summary row
+    assert "of the one-row commit rate probed just before and just after each run" in text  # the sqlite summary row
+    assert "commits/s, after/before " in text
 
 
 def _ab_checkouts(*checkouts: Path) -> subprocess.CompletedProcess[str]:
@@ -98,3 +100,19 @@ def test_database_results_write_keeps_the_hand_written_notes(tmp_path: Path) -> 
     text = results.read_text()
     assert "first run" not in text and "second run" in text
     assert text.endswith(f"{HAND_WRITTEN_MARKER}\n\n## A note written by hand\n\nkept\n")
+
+
+def test_mariadb_pop_variants_reserve_a_row_each(mysql_server: tuple[str, int, str, str], tmp_path: Path) -> None:
+    """The one-packet pop experiments (RESULTS-database.md) still reserve a fresh row per pop."""
+    from benchmarks.ab_mariadb_pop_packets import run as run_variants
+    from benchmarks.backends import MariadbBackend
+
+    host, port, user, password = mysql_server
+    backend = MariadbBackend(tmp_path, host=host, port=port, user=user, password=password)
+    backend.open()
+    try:
+        times = run_variants(backend, 30, ["shipped", "into", "assign"])  # raises if a pop reserved nothing
+        assert backend.remaining() == 1  # every job but the last was acked by the next pop
+    finally:
+        backend.close()
+    assert {name: len(seconds) for name, seconds in times.items()} == {"shipped": 10, "into": 10, "assign": 10}

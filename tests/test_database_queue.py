@@ -254,6 +254,11 @@ def test_pop_with_ack_deletes_previous_job_in_the_same_single_commit(queue: Data
     delete = expected_sql(queue.db, "05-worker-once-pop-ack")[6]
     if queue.db.dialect == "pgsql":  # the same three statements as one (same effect: see the pgsql tests below)
         assert log.sql() == [queue.sql["pop_acked"]]
+    elif queue.db.dialect == "mysql":  # one round trip: the chosen id stays on the server (see the mysql tests)
+        trip = queue._one_trip_pop_sql(None)
+        one_trip = [trip.read_control, trip.select_next, trip.reserve, trip.reserved]
+        assert log.sql() == ["BEGIN", delete, *one_trip, "COMMIT"]
+        assert select_next.startswith("select * ") and trip.select_next.endswith(select_next.split(" from ", 1)[1])
     else:
         assert log.sql() == ["BEGIN", delete, select_next, update, "COMMIT"]
     assert queue.size() == 2  # job 1 is gone
@@ -388,9 +393,17 @@ def test_from_config_uses_the_queue_connection_settings(sqlite_env: dict[str, st
 # -- PostgreSQL: pop(ack=...) as one statement ------------------------------------------------
 
 
+@pytest.fixture(params=["pgsql", "mariadb"])
+def one_trip_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """An engine whose pop with ack takes one round trip (PostgreSQL: one statement; MySQL:
+    one packet ending with its COMMIT)."""
+    env: dict[str, str] = request.getfixturevalue({"pgsql": "pgsql_env", "mariadb": "mysql_env"}[request.param])
+    return env
+
+
 @pytest.fixture
-def pgsql_db(pgsql_env: dict[str, str]) -> Any:
-    database = Connections(load_settings(environ=pgsql_env)).db()
+def one_trip_db(one_trip_env: dict[str, str]) -> Any:
+    database = Connections(load_settings(environ=one_trip_env)).db()
     yield database
     database.close()
 
@@ -399,15 +412,16 @@ def _rows(db: Database, table: str) -> list[dict[str, Any]]:
     return db.fetch_all(f"select * from {db.table(table)} order by id")
 
 
-def test_pgsql_one_statement_pop_changes_the_table_exactly_as_laravels_protocol(pgsql_db: Database) -> None:
-    """Same pushes on two tables; one worker pops with ack (one statement), the other runs
+def test_one_trip_pop_changes_the_table_exactly_as_laravels_protocol(one_trip_db: Database) -> None:
+    """Same pushes on two tables; one worker pops with ack (one round trip), the other runs
     Laravel's DELETE, then BEGIN/SELECT FOR UPDATE SKIP LOCKED/UPDATE/COMMIT. After every
     step both tables hold the same rows, column for column."""
-    migrate(pgsql_db, failed_table=None, batches_table=None, cache_table=None, lock_table=None)
-    migrate(pgsql_db, jobs_table="jobs_ref", failed_table=None, batches_table=None, cache_table=None, lock_table=None)
+    migrate(one_trip_db, failed_table=None, batches_table=None, cache_table=None, lock_table=None)
+    no_others: dict[str, Any] = {"failed_table": None, "batches_table": None, "cache_table": None, "lock_table": None}
+    migrate(one_trip_db, jobs_table="jobs_ref", **no_others)
     clock = Clock()
-    fast = DatabaseQueue(pgsql_db, retry_after=5, clock=clock)
-    reference = DatabaseQueue(pgsql_db, table="jobs_ref", retry_after=5, clock=clock)
+    fast = DatabaseQueue(one_trip_db, retry_after=5, clock=clock)
+    reference = DatabaseQueue(one_trip_db, table="jobs_ref", retry_after=5, clock=clock)
     for queue in (fast, reference):
         queue.push_raw(PAYLOAD)
         queue.push_raw(PAYLOAD, delay=3)
@@ -425,7 +439,7 @@ def test_pgsql_one_statement_pop_changes_the_table_exactly_as_laravels_protocol(
         fast_job = fast.pop(ack=fast_prev)
         reference.flush_acks([ref_prev])
         ref_job = reference.pop()
-        assert _rows(pgsql_db, "jobs") == _rows(pgsql_db, "jobs_ref")
+        assert _rows(one_trip_db, "jobs") == _rows(one_trip_db, "jobs_ref")
         assert (fast_job and (fast_job.job_id, fast_job.attempts(), fast_job.raw_body)) == (
             ref_job and (ref_job.job_id, ref_job.attempts(), ref_job.raw_body)
         )
@@ -438,34 +452,39 @@ def test_pgsql_one_statement_pop_changes_the_table_exactly_as_laravels_protocol(
     assert fast.size("other") == 1
 
 
-def test_pgsql_one_statement_pop_skips_rows_locked_by_another_worker(
-    pgsql_db: Database, pgsql_env: dict[str, str]
-) -> None:
-    migrate(pgsql_db, failed_table=None, batches_table=None, cache_table=None, lock_table=None)
-    queue = DatabaseQueue(pgsql_db, clock=Clock())
+def _three_jobs_first_done(db: Database) -> tuple[DatabaseQueue, DatabaseJob]:
+    """A queue of three jobs whose first was popped and has finished (`delete_later`)."""
+    migrate(db, failed_table=None, batches_table=None, cache_table=None, lock_table=None)
+    queue = DatabaseQueue(db, clock=Clock())
     for _ in range(3):
         queue.push_raw(PAYLOAD)
     first = queue.pop()
     assert first is not None
     first.delete_later()
-    other = Connections(load_settings(environ=pgsql_env)).db()
+    return queue, first
+
+
+def test_one_trip_pop_skips_rows_locked_by_another_worker(one_trip_db: Database, one_trip_env: dict[str, str]) -> None:
+    queue, first = _three_jobs_first_done(one_trip_db)
+    other = Connections(load_settings(environ=one_trip_env)).db()
     try:
         with other.transaction():  # another worker holds job 2 between its SELECT and UPDATE
             other.fetch_one(f"select * from {other.table('jobs')} where id = ? for update", (2,))
-            commits_before = pgsql_db.commits
+            commits_before = one_trip_db.commits
             job = queue.pop(ack=first)
             assert job is not None
             assert (job.job_id, job.attempts()) == (3, 1)
-            assert pgsql_db.commits - commits_before == 1
+            assert one_trip_db.commits - commits_before == 1
     finally:
         other.close()
-    assert [(r["id"], r["attempts"], r["reserved_at"]) for r in _rows(pgsql_db, "jobs")] == [(2, 0, None), (3, 1, T0)]
+    rows = _rows(one_trip_db, "jobs")
+    assert [(r["id"], r["attempts"], r["reserved_at"]) for r in rows] == [(2, 0, None), (3, 1, T0)]
 
 
-def test_pgsql_one_statement_pop_never_reserves_the_row_it_acks(pgsql_db: Database) -> None:
+def test_one_trip_pop_never_reserves_the_row_it_acks(one_trip_db: Database) -> None:
     """The acked row may look due (expired reservation): it is deleted, never also updated."""
-    migrate(pgsql_db, failed_table=None, batches_table=None, cache_table=None, lock_table=None)
-    queue = DatabaseQueue(pgsql_db, retry_after=1, clock=Clock())
+    migrate(one_trip_db, failed_table=None, batches_table=None, cache_table=None, lock_table=None)
+    queue = DatabaseQueue(one_trip_db, retry_after=1, clock=Clock())
     queue.push_raw(PAYLOAD)
     job = queue.pop()
     assert job is not None
@@ -473,6 +492,25 @@ def test_pgsql_one_statement_pop_never_reserves_the_row_it_acks(pgsql_db: Databa
     queue.clock.now += 10  # type: ignore[attr-defined]
     assert queue.pop(ack=job) is None
     assert queue.size() == 0
+
+
+def test_mysql_one_trip_pop_that_finds_nothing_reserves_nothing(mysql_env: dict[str, str]) -> None:
+    """The chosen id travels in a session variable; a pop that finds no due row must not
+    reuse the previous pop's id. Job 2 is popped, then put back not yet due, then a pop with
+    an ack finds nothing: job 2 stays as it was put back."""
+    db = Connections(load_settings(environ=mysql_env)).db()
+    try:
+        queue, first = _three_jobs_first_done(db)
+        second = queue.pop(ack=first)
+        assert second is not None and second.job_id == 2
+        db.execute(f"update {db.table('jobs')} set reserved_at = null, available_at = ? where id = ?", (T0 + 60, 2))
+        third = queue.pop()
+        assert third is not None and third.job_id == 3
+        third.delete_later()
+        assert queue.pop(ack=third) is None
+        assert [(r["id"], r["attempts"], r["reserved_at"]) for r in _rows(db, "jobs")] == [(2, 1, None)]
+    finally:
+        db.close()
 
 
 def _rows_read(plan: dict[str, Any], alias: str) -> float:

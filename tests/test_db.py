@@ -12,6 +12,7 @@ from laravel_queue.config import load_settings
 from laravel_queue.db import (
     ConcurrencyError,
     Database,
+    DatabaseError,
     LostConnectionError,
     UniqueViolationError,
     _to_format_style,
@@ -367,6 +368,46 @@ def test_begin_and_batch_share_one_round_trip_on_mysql_and_pgsql(db: Database) -
     if db.dialect != "sqlite":  # one run_many call = one round trip (MULTI_STATEMENTS / pipeline)
         assert calls == [3, 2]  # [BEGIN, INSERT, SELECT] then [UPDATE, COMMIT]
     assert db.fetch_value(f"select note from {table}") == "n"
+
+
+def test_commit_with_ends_the_transaction_in_the_same_round_trip(db: Database) -> None:
+    table = _make_table(db)
+    calls: list[list[str]] = []
+    engine: Any = db._engine
+    original = engine.run_many
+    engine.run_many = lambda conn, statements: calls.append([sql for sql, _, _ in statements]) or original(
+        conn, statements
+    )
+    commits = db.commits
+    with db.transaction():
+        db.execute_deferred(f"insert into {table} (name) values (?)", ("a",))
+        results = db.commit_with([(f"select count(*) as c from {table}", (), "one")])
+        with pytest.raises(DatabaseError, match="after commit_with"):
+            db.execute(f"insert into {table} (name) values (?)", ("b",))
+    assert results == [{"c": 1}]
+    assert db.commits - commits == 1
+    assert not db.in_transaction
+    if db.dialect != "sqlite":  # one run_many call = one round trip
+        begin = "BEGIN" if db.dialect == "pgsql" else "START TRANSACTION"
+        insert, count = f"insert into {table} (name) values (?)", f"select count(*) as c from {table}"
+        assert calls == [[begin, insert, count, "COMMIT"]]
+    engine.run_many = original
+    assert [r["name"] for r in db.fetch_all(f"select name from {table}")] == ["a"]  # committed, "b" never ran
+
+
+def test_commit_with_error_rolls_the_whole_transaction_back(db: Database) -> None:
+    table = _make_table(db)
+    db.execute(f"insert into {table} (name) values (?)", ("taken",))
+    with pytest.raises(UniqueViolationError), db.transaction():
+        db.execute(f"insert into {table} (name) values (?)", ("new",))
+        db.commit_with([(f"insert into {table} (name) values (?)", ("taken",), "rowcount")])
+    assert [r["name"] for r in db.fetch_all(f"select name from {table} order by id")] == ["taken"]
+    assert not db.in_transaction
+    with pytest.raises(DatabaseError, match="outermost"), db.transaction(), db.transaction():
+        db.commit_with([])
+    with db.transaction():  # usable again
+        db.commit_with([(f"insert into {table} (name) values (?)", ("later",), "rowcount")])
+    assert db.fetch_value(f"select count(*) as c from {table}") == 2
 
 
 def test_deferred_write_error_rolls_the_transaction_back(db: Database) -> None:

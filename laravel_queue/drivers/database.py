@@ -5,11 +5,13 @@ workers can share one `jobs` table. One deliberate addition: `pop(..., ack=job)`
 the previous finished job inside the same transaction as the next reservation, so a
 busy worker pays one commit per job instead of Laravel's two. What is stored is the same.
 On PostgreSQL that pop is one statement (a CTE: DELETE ack, SELECT ... FOR UPDATE SKIP
-LOCKED, UPDATE ... RETURNING) in one round trip; a pop without ack keeps Laravel's text.
-With the default database cache store on the queue's own connection, `pop_with_control`
-also reads the worker's restart and pause keys in the reservation (SQLite, MySQL: Laravel's
-`many()` SELECT inside the transaction; PostgreSQL: inside the one pop statement), instead
-of the worker's separate cache query per job.
+LOCKED, UPDATE ... RETURNING) in one round trip. On MySQL/MariaDB it is one packet: the
+locked SELECT keeps the chosen id in a session variable for the UPDATE, and the COMMIT
+rides along. A pop without ack keeps Laravel's text. With the default database cache store
+on the queue's own connection, `pop_with_control` also reads the worker's restart and pause
+keys in the reservation (SQLite: Laravel's `many()` SELECT inside the transaction; MySQL
+and PostgreSQL: inside the one pop round trip, where the server itself declines to reserve
+when they say so), instead of the worker's separate cache query per job.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class UnreservableJobError(DatabaseError):
 
 
 class FastPathDeclined(Exception):
-    """The one-statement pop failed without changing anything; use Laravel's protocol."""
+    """The one-round-trip pop failed without changing anything; use Laravel's protocol."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,16 @@ class DatabaseControlKeys:
 
     def decode(self, raw: Any) -> Any:
         return None if raw is None else self.store.unserialize(raw)
+
+
+@dataclass(frozen=True)
+class _OneTripPop:
+    """The MySQL/MariaDB one-round-trip pop, statement by statement (`_one_trip_pop_sql`)."""
+
+    read_control: str
+    select_next: str
+    reserve: str
+    reserved: str
 
 
 class DatabaseJob(Job):
@@ -115,6 +127,7 @@ class DatabaseQueue(Queue):
         self.clock = clock
         self._sql: dict[str, str] | None = None
         self._controlled_sql: dict[str, str] = {}  # PostgreSQL controlled pop, per cache table
+        self._one_trip_sql: dict[str | None, _OneTripPop] = {}  # MySQL pop, per cache table (None: no control)
 
     @classmethod
     def from_config(cls, connections: Connections, cfg: QueueConnectionConfig) -> DatabaseQueue:
@@ -272,10 +285,13 @@ class DatabaseQueue(Queue):
         once on a fresh connection."""
         queue = self.get_queue(queue)
         ack_id = self._ack_id(ack)
-        if ack_id is not None and "pop_acked" in self.sql:
+        if ack_id is not None:
             with suppress(FastPathDeclined):
-                record = self._pop_acked_in_one_statement(queue, ack_id)
-                return None if record is None else DatabaseJob(self, record, queue)
+                if "pop_acked" in self.sql:
+                    record = self._pop_acked_in_one_statement(queue, ack_id)
+                    return None if record is None else DatabaseJob(self, record, queue)
+                if self._pops_in_one_trip():
+                    return self._pop_in_one_trip(queue, ack_id, None, None).job
         return self._reserve(queue, ack_id)
 
     def control_keys(
@@ -306,9 +322,11 @@ class DatabaseQueue(Queue):
         the COMMIT that applies the ack) and nothing is reserved."""
         queue = self.get_queue(queue)
         ack_id = self._ack_id(ack)
-        if self.db.dialect == "pgsql":
-            with suppress(FastPathDeclined):
+        with suppress(FastPathDeclined):
+            if self.db.dialect == "pgsql":
                 return self._pop_controlled_in_one_statement(queue, ack_id, control, restart)
+            if self._pops_in_one_trip():
+                return self._pop_in_one_trip(queue, ack_id, control, restart)
         select_sql, keys = control.selects[queue]
         seen: list[Any] = [restart, None]  # stored restart and paused values, as the pop read them
 
@@ -401,6 +419,72 @@ class DatabaseQueue(Queue):
         stored_restart, stored_paused = row.pop("lq_restart"), row.pop("lq_paused")
         job = DatabaseJob(self, row, queue) if row.get("id") is not None else None
         return _controlled_pop(job, restart, stored_restart, stored_paused)
+
+    def _pops_in_one_trip(self) -> bool:
+        """MySQL/MariaDB outside a caller's transaction (the pop must end with its own COMMIT)."""
+        return self.db.dialect == "mysql" and not self.db.in_transaction
+
+    def _pop_in_one_trip(
+        self, queue: str, ack_id: int | None, control: DatabaseControlKeys | None, restart: Any
+    ) -> ControlledPop:
+        """MySQL/MariaDB: `_reserve`'s transaction (ack DELETE, restart/pause read, Laravel's
+        locked SELECT, UPDATE) and its COMMIT in one round trip. Errors as
+        `_pop_acked_in_one_statement`: the transaction rolled back, nothing changed."""
+        now = self.now()
+        sql = self._one_trip_pop_sql(None if control is None else control.store.table_name)
+        keys = () if control is None else (control.restart, now, control.paused[queue], now)
+        statements: list[Statement] = [(self.sql["delete"], (ack_id,), "rowcount")] if ack_id is not None else []
+        statements += [
+            (sql.read_control, keys, "rowcount"),
+            (sql.select_next, (queue, now, now - self.retry_after), "rowcount"),
+            (sql.reserve, (now, restart), "rowcount"),
+            (sql.reserved, (restart,), "one"),
+        ]
+        try:
+            results = self.db.run_transaction(lambda: self.db.commit_with(statements))
+        except (LostConnectionError, ConcurrencyError):
+            raise
+        except DatabaseError as exc:
+            raise FastPathDeclined from exc
+        row = results[-1]
+        stored_restart, stored_paused = row.pop("lq_restart"), row.pop("lq_paused")
+        job = DatabaseJob(self, row, queue) if row.get("id") is not None else None
+        return _controlled_pop(job, restart, stored_restart, stored_paused)
+
+    def _one_trip_pop_sql(self, cache_table: str | None) -> _OneTripPop:
+        """The statements of `_pop_in_one_trip`. Session variables carry what the client would:
+        `@lq_job`, the id the locked SELECT chose (reset first: a SELECT ... INTO that finds no
+        row leaves it as it was), and the live restart and paused values. These are read with
+        SELECT ... INTO, a consistent read like Laravel's `many()`: `SET @v = (subquery)` would
+        take shared locks on the cache rows. The UPDATE reserves only when the restart value is
+        the expected one and the queue is not paused; the last SELECT returns both values and
+        the reserved row (NULL columns when none)."""
+        sql = self._one_trip_sql.get(cache_table)
+        if sql is not None:
+            return sql
+        db = self.db
+        t, q = db.table(self.table_name), db.quote_identifier
+        if cache_table is None:
+            read_control = "select null, null, null into @lq_job, @lq_restart, @lq_paused"
+        else:
+            live = f"select {q('value')} from {db.table(cache_table)} where {q('key')} = ? and {q('expiration')} > ?"
+            read_control = f"select null, ({live}), ({live}) into @lq_job, @lq_restart, @lq_paused"
+        allowed = "@lq_paused is null and @lq_restart <=> ?"
+        sql = _OneTripPop(
+            read_control=read_control,
+            select_next=self.sql["select_next"].replace("select * ", f"select {q('id')} into @lq_job ", 1),
+            reserve=(
+                f"update {t} set {q('reserved_at')} = ?, {q('attempts')} = {q('attempts')} + 1"
+                f" where {q('id')} = @lq_job and {allowed}"
+            ),
+            reserved=(
+                f"select @lq_restart as {q('lq_restart')}, @lq_paused as {q('lq_paused')}, {q('reserved')}.*"
+                f" from (select 1) as {q('control')} left join {t} as {q('reserved')}"
+                f" on {q('reserved')}.{q('id')} = @lq_job and {allowed}"
+            ),
+        )
+        self._one_trip_sql[cache_table] = sql
+        return sql
 
     def _ack_id(self, ack: Job | None) -> int | None:
         if ack is None:
