@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import FIXTURES, laravel_fixture
+from support.round_trips import round_trips
 
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
@@ -245,12 +246,8 @@ def test_pop_with_ack_deletes_previous_job_in_the_same_single_commit(queue: Data
     assert first.is_deleted()
     commits_before = queue.db.commits
     log = SqlLog(queue.db)
-    engine: Any = queue.db._engine
-    trips: list[int] = []
-    run_many = engine.run_many
-    engine.run_many = lambda conn, statements: trips.append(len(statements)) or run_many(conn, statements)
-    second = queue.pop(ack=first)
-    engine.run_many = run_many
+    with round_trips(queue.db) as trips:
+        second = queue.pop(ack=first)
     assert second is not None
     assert second.job_id == 2
     assert queue.db.commits - commits_before == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.round_trips import round_trips
 
 from laravel_queue.config import load_settings
 from laravel_queue.db import (
@@ -357,29 +358,19 @@ def test_batch_runs_statements_in_order_and_returns_each_result(db: Database) ->
 
 def test_begin_and_batch_share_one_round_trip_on_mysql_and_pgsql(db: Database) -> None:
     table = _make_table(db)
-    calls: list[int] = []
-    engine: Any = db._engine
-    original = engine.run_many
-    engine.run_many = lambda conn, statements: calls.append(len(statements)) or original(conn, statements)
-    with db.transaction():
+    with round_trips(db) as trips, db.transaction():
         db.batch([(f"insert into {table} (name) values (?)", ("a",), "rowcount"),
                   (f"select count(*) as c from {table}", (), "one")])
         db.execute_deferred(f"update {table} set note = ? where name = ?", ("n", "a"))
     if db.dialect != "sqlite":  # one run_many call = one round trip (MULTI_STATEMENTS / pipeline)
-        assert calls == [3, 2]  # [BEGIN, INSERT, SELECT] then [UPDATE, COMMIT]
+        assert [len(trip) for trip in trips] == [3, 2]  # [BEGIN, INSERT, SELECT] then [UPDATE, COMMIT]
     assert db.fetch_value(f"select note from {table}") == "n"
 
 
 def test_commit_with_ends_the_transaction_in_the_same_round_trip(db: Database) -> None:
     table = _make_table(db)
-    calls: list[list[str]] = []
-    engine: Any = db._engine
-    original = engine.run_many
-    engine.run_many = lambda conn, statements: calls.append([sql for sql, _, _ in statements]) or original(
-        conn, statements
-    )
     commits = db.commits
-    with db.transaction():
+    with round_trips(db) as calls, db.transaction():
         db.execute_deferred(f"insert into {table} (name) values (?)", ("a",))
         results = db.commit_with([(f"select count(*) as c from {table}", (), "one")])
         with pytest.raises(DatabaseError, match="after commit_with"):
@@ -391,7 +382,6 @@ def test_commit_with_ends_the_transaction_in_the_same_round_trip(db: Database) -
         begin = "BEGIN" if db.dialect == "pgsql" else "START TRANSACTION"
         insert, count = f"insert into {table} (name) values (?)", f"select count(*) as c from {table}"
         assert calls == [[begin, insert, count, "COMMIT"]]
-    engine.run_many = original
     assert [r["name"] for r in db.fetch_all(f"select name from {table}")] == ["a"]  # committed, "b" never ran
 
 

@@ -17,8 +17,8 @@ when they say so), instead of the worker's separate cache query per job.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -389,12 +389,9 @@ class DatabaseQueue(Queue):
         FastPathDeclined so Laravel's protocol runs and names the unreservable job."""
         now = self.now()
         params = (ack_id, queue, now, now - self.retry_after, ack_id, now)
-        try:
-            return self.db.execute_returning(self.sql["pop_acked"], params)
-        except LostConnectionError:
-            raise  # already reconnected and retried once by Database
-        except DatabaseError as exc:
-            raise FastPathDeclined from exc
+        with _declined_on_error(LostConnectionError):  # already reconnected and retried once by Database
+            row = self.db.execute_returning(self.sql["pop_acked"], params)
+        return row
 
     def _pop_controlled_in_one_statement(
         self, queue: str, ack_id: int | None, control: DatabaseControlKeys, restart: Any
@@ -409,16 +406,10 @@ class DatabaseQueue(Queue):
             queue, now, now - self.retry_after, ack_id,
             now, restart,
         )
-        try:
+        with _declined_on_error(LostConnectionError):
             row = self.db.execute_returning(self._pgsql_pop_controlled(control.store.table_name), params)
-        except LostConnectionError:
-            raise
-        except DatabaseError as exc:
-            raise FastPathDeclined from exc
         assert row is not None  # the statement always returns the control row
-        stored_restart, stored_paused = row.pop("lq_restart"), row.pop("lq_paused")
-        job = DatabaseJob(self, row, queue) if row.get("id") is not None else None
-        return _controlled_pop(job, restart, stored_restart, stored_paused)
+        return self._controlled_pop_of_row(row, queue, restart)
 
     def _pops_in_one_trip(self) -> bool:
         """MySQL/MariaDB outside a caller's transaction (the pop must end with its own COMMIT)."""
@@ -440,13 +431,13 @@ class DatabaseQueue(Queue):
             (sql.reserve, (now, restart), "rowcount"),
             (sql.reserved, (restart,), "one"),
         ]
-        try:
+        with _declined_on_error(LostConnectionError, ConcurrencyError):  # run_transaction retried those
             results = self.db.run_transaction(lambda: self.db.commit_with(statements))
-        except (LostConnectionError, ConcurrencyError):
-            raise
-        except DatabaseError as exc:
-            raise FastPathDeclined from exc
-        row = results[-1]
+        return self._controlled_pop_of_row(results[-1], queue, restart)
+
+    def _controlled_pop_of_row(self, row: dict[str, Any], queue: str, restart: Any) -> ControlledPop:
+        """The one-round-trip pops' result row: the stored restart and paused values, then the
+        reserved job's columns (all NULL when nothing was reserved)."""
         stored_restart, stored_paused = row.pop("lq_restart"), row.pop("lq_paused")
         job = DatabaseJob(self, row, queue) if row.get("id") is not None else None
         return _controlled_pop(job, restart, stored_restart, stored_paused)
@@ -557,6 +548,19 @@ class DatabaseQueue(Queue):
 
     def close(self) -> None:
         """The Database is shared through Connections, which closes it."""
+
+
+@contextmanager
+def _declined_on_error(*passed_on: type[DatabaseError]) -> Iterator[None]:
+    """Around a one-round-trip pop: the `passed_on` kinds propagate; any other DatabaseError
+    left the table unchanged (one statement, or a transaction rolled back), so it becomes
+    FastPathDeclined and Laravel's protocol runs instead and names what went wrong."""
+    try:
+        yield
+    except passed_on:
+        raise
+    except DatabaseError as exc:
+        raise FastPathDeclined from exc
 
 
 def _controlled_pop(job: DatabaseJob | None, restart: Any, stored_restart: Any, stored_paused: Any) -> ControlledPop:
