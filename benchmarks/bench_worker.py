@@ -327,6 +327,7 @@ def run_backend(name: str, report: Report, workdir: Path) -> None:
     try:
         report.descriptions[name] = backend.describe()
         bench = Bench(backend, report, tally)
+        bench.timed(0, ONE_PROCESS)  # not kept: the first launch pays cold caches (0.66 s vs 0.41 s here)
         boot_runs = max(1, config.runs)
         report.boot[name] = bench.throughput(0, ONE_PROCESS, boot_runs)
         if name == "sqs":
