@@ -1,24 +1,28 @@
-"""Could the MariaDB pop take one round trip instead of two? Pop by pop, interleaved.
+"""How few round trips, and how little server time, can the MariaDB pop take? Pop by pop, interleaved.
 
-The worker's pop on MySQL/MariaDB sends two packets per job: [BEGIN; DELETE ack; SELECT the
-restart and pause keys; Laravel's locked SELECT] and then [UPDATE; COMMIT], because the UPDATE
-needs the id the SELECT found. The same transaction fits in one packet only if the server
-carries that id (and the restart/pause decision) itself, in user variables:
+Until 2026-12-01 the worker's pop on MySQL/MariaDB sent two packets per job: [BEGIN; DELETE
+ack; SELECT the restart and pause keys; Laravel's locked SELECT] and then [UPDATE; COMMIT],
+because the UPDATE needs the id the SELECT found. The same transaction fits in one packet only
+if the server carries that id (and the restart/pause decision) itself, in user variables:
 
-* `shipped`: the worker's two packets, as `DatabaseQueue.pop_with_control` sends them.
+* `two_packets`: the two packets, as `DatabaseQueue.pop_with_control` sent them then.
 * `into`: one packet. `SELECT ... INTO` variables for the restart and pause values (a
   consistent read: a `SET @v = (subquery)` would take shared locks on the cache rows), the
   locked SELECT as `SELECT id INTO @job`, an UPDATE guarded by those variables, then one
   SELECT returning the control values and the reserved row. Deterministic, two statements more.
+  What the worker sends to MySQL.
+* `block`: the `into` statements inside one `BEGIN NOT ATOMIC ... END` compound statement
+  (MariaDB only) with an exit handler that rolls back and re-raises: the server runs them
+  without one reply per statement. What the worker sends to MariaDB.
 * `assign`: one packet, the row returned by the locked SELECT itself with `@job := id` in its
   select list. One statement fewer than `into`, but the assignment is deprecated in MySQL 8,
   and the server does not promise which row sets it.
 
 Each pop uses the next variant in turn on one table of N real NoopJob payloads, and each
 pop's wall time is recorded, so a noisy minute hits every variant alike. Every pop checks it
-reserved its row (attempts 1). All three are bare pymysql with the worker's cursor and flags.
+reserved its row (attempts 1). All are bare pymysql with the worker's cursor and flags.
 
-    .venv/bin/python -m benchmarks.ab_mariadb_pop_packets --jobs 9000 [--variants shipped,into,assign]
+    .venv/bin/python -m benchmarks.ab_mariadb_pop_packets --jobs 9000 [--variants two_packets,into,block,assign]
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ class Variants:
         self.keys = (prefix + RESTART_KEY, prefix + paused_key("database", "default"))
         self.restart = restart
 
-    def shipped(self, cursor: Any, ack: int | None, now: int) -> dict[str, Any]:
+    def two_packets(self, cursor: Any, ack: int | None, now: int) -> dict[str, Any]:
         ack_sql, ack_params = ("delete from `jobs` where `id` = %s;\n", (ack,)) if ack else ("", ())
         cursor.execute(
             f"START TRANSACTION;\n{ack_sql}select * from `cache` where `key` in (%s, %s);\nselect * {LOCKED_WHERE}",
@@ -82,17 +86,27 @@ class Variants:
         results(cursor)
         return {**row, "attempts": row["attempts"] + 1}
 
-    def into(self, cursor: Any, ack: int | None, now: int) -> dict[str, Any]:
+    def _into_statements(self, ack: int | None, now: int) -> tuple[str, tuple[Any, ...]]:
         ack_sql, ack_params = ("delete from `jobs` where `id` = %s;\n", (ack,)) if ack else ("", ())
-        cursor.execute(
+        sql = (
             f"START TRANSACTION;\n{ack_sql}{CONTROL_INTO};\n"
             f"select `id` into @lq_job {LOCKED_WHERE};\n{GUARDED_UPDATE};\n"
             "select @lq_restart as `lq_restart`, @lq_paused as `lq_paused`, `r`.* from (select 1) as `control`"
-            " left join `jobs` as `r` on `r`.`id` = @lq_job and @lq_paused is null and @lq_restart <=> %s;\nCOMMIT",
-            (*ack_params, self.keys[0], now, self.keys[1], now, "default", now, now - RETRY_AFTER, now,
-             self.restart, self.restart),
+            " left join `jobs` as `r` on `r`.`id` = @lq_job and @lq_paused is null and @lq_restart <=> %s;\nCOMMIT"
         )
+        params = (*ack_params, self.keys[0], now, self.keys[1], now, "default", now, now - RETRY_AFTER, now,
+                  self.restart, self.restart)
+        return sql, params
+
+    def into(self, cursor: Any, ack: int | None, now: int) -> dict[str, Any]:
+        cursor.execute(*self._into_statements(ack, now))
         return dict(results(cursor)[-2])
+
+    def block(self, cursor: Any, ack: int | None, now: int) -> dict[str, Any]:
+        sql, params = self._into_statements(ack, now)
+        handler = "DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END"
+        cursor.execute(f"BEGIN NOT ATOMIC\n{handler};\n{sql};\nEND", params)
+        return dict(results(cursor)[0])
 
     def assign(self, cursor: Any, ack: int | None, now: int) -> dict[str, Any]:
         ack_sql, ack_params = ("delete from `jobs` where `id` = %s;\n", (ack,)) if ack else ("", ())
@@ -108,7 +122,7 @@ class Variants:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=9000)
-    parser.add_argument("--variants", default="shipped,into,assign")
+    parser.add_argument("--variants", default="two_packets,into,block,assign")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         backend = MariadbBackend(Path(workdir))
@@ -119,7 +133,7 @@ def main() -> None:
             backend.close()
     for name, seconds in times.items():
         print(
-            f"{name:8s} {len(seconds):6d} pops  mean {statistics.mean(seconds) * 1e6:5.0f} µs"
+            f"{name:11s} {len(seconds):6d} pops  mean {statistics.mean(seconds) * 1e6:5.0f} µs"
             f"  median {statistics.median(seconds) * 1e6:5.0f} µs"
         )
 

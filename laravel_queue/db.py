@@ -51,7 +51,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,6 +64,10 @@ Statement = tuple[str, Params, str]  # sql, params, fetch mode: rowcount | one |
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
 _WRITE_PREFIXES = ("insert", "update", "delete", "replace", "create", "alter", "drop")
+# `commit_in_block`: an error anywhere rolls back what the block did, then reaches the client
+_BLOCK_OPENING = (
+    "BEGIN NOT ATOMIC\nDECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;\nSTART TRANSACTION;\n"
+)
 
 
 class DatabaseError(Exception):
@@ -106,6 +110,14 @@ def _to_format_style(sql: str) -> str:
 def _version_tuple(version: str) -> tuple[int, ...]:
     match = re.match(r"\s*(\d+(?:\.\d+)*)", version)
     return tuple(int(part) for part in match.group(1).split(".")) if match else (0,)
+
+
+def _mariadb_version(version: str) -> tuple[int, ...] | None:
+    """MariaDB's own version from its server string ("5.5.5-10.11.19-MariaDB-..." or
+    "10.11.19-MariaDB-..."), None for any other server."""
+    if "MariaDB" not in version:
+        return None
+    return _version_tuple(version.split("5.5.5-", 1)[-1].split("-", 1)[0])
 
 
 # -- engine adapters ------------------------------------------------------------------------
@@ -530,6 +542,45 @@ class Database:
         self._committed = True
         return results[:-1]
 
+    @cached_property
+    def runs_compound_statements(self) -> bool:
+        """MariaDB (10.1.1+): `BEGIN NOT ATOMIC ... END` runs a whole transaction as one
+        statement (`commit_in_block`). MySQL has no such statement. An attribute, so a test can
+        take the MySQL way on MariaDB."""
+        if self.dialect != "mysql":
+            return False
+        mariadb = _mariadb_version(self.cfg.version or self.server_version)
+        return mariadb is not None and mariadb >= (10, 1, 1)
+
+    def commit_in_block(self, statements: Sequence[Statement]) -> Row | None:
+        """MariaDB: START TRANSACTION, `statements`, COMMIT as one compound statement, outside
+        any transaction. The server runs them without a reply in between: 14-16% less time per
+        worker pop here than the same statements sent together under MULTI_STATEMENTS
+        (benchmarks/ab_mariadb_pop_packets.py). Returns the first row of the first result set
+        (only a SELECT without INTO makes one); no row counts come back.
+
+        An error rolls the transaction back inside the block and is raised again; a deadlock
+        or a lost connection is redone once, as by `run_transaction` (a lost reply after the
+        COMMIT applied: the redo is a second transaction, as for `commit_with`)."""
+        if self._depth != 0:
+            raise DatabaseError(f"[{self.name}] commit_in_block() cannot run inside a transaction")
+        if not self.runs_compound_statements:
+            raise DatabaseError(f"[{self.name}] this server runs no BEGIN NOT ATOMIC blocks")
+        block = "".join(
+            [_BLOCK_OPENING, *(f"{sql};\n" for sql, _, _ in statements), "COMMIT;\nEND"]
+        )
+        params = tuple(value for _, values, _ in statements for value in values)
+        for attempt in (1, 2):
+            try:
+                row = self._run(block, params, "one")
+            except ConcurrencyError:
+                if attempt == 2:
+                    raise
+                continue
+            self.commits += 1
+            return row  # type: ignore[no-any-return]
+        raise AssertionError("unreachable")
+
     def batch(self, statements: Sequence[Statement]) -> list[Any]:
         """Run `(sql, params, fetch)` statements in order, in one round trip where the engine
         allows it (MySQL, PostgreSQL); fetch is 'rowcount', 'one', 'all' or 'id'. Atomic only
@@ -669,9 +720,9 @@ class Database:
         if self.dialect == "sqlite":
             return False
         version = self.cfg.version or self.server_version
-        if "MariaDB" in version:
-            bare = version.split("5.5.5-", 1)[-1].split("-", 1)[0]
-            return _version_tuple(bare) >= (10, 6, 0)
+        mariadb = _mariadb_version(version)
+        if mariadb is not None:
+            return mariadb >= (10, 6, 0)
         if "vitess" in version or "PlanetScale" in version:
             return _version_tuple(version.split("-", 1)[0]) >= (19, 0)
         if self.dialect == "mysql":

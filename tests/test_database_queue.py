@@ -258,10 +258,10 @@ def test_pop_with_ack_deletes_previous_job_in_the_same_single_commit(queue: Data
     delete = expected_sql(queue.db, "05-worker-once-pop-ack")[6]
     if queue.db.dialect == "pgsql":  # the same three statements as one (same effect: see the one-trip tests below)
         assert log.sql() == [queue.sql["pop_acked"]]
-    elif queue.db.dialect == "mysql":  # one packet: the chosen id stays on the server (see the one-trip tests below)
+    elif queue.db.dialect == "mysql":  # the chosen id stays on the server (see the one-trip tests below)
         trip = queue._one_trip_pop_sql(None)
         one_trip = [trip.read_control, trip.select_next, trip.reserve, trip.reserved]
-        assert log.sql() == ["BEGIN", delete, *one_trip, "COMMIT"]
+        assert _one_trip_statements(log.sql()) == ["BEGIN", delete, *one_trip, "COMMIT"]
         assert select_next.startswith("select * ") and trip.select_next.endswith(select_next.split(" from ", 1)[1])
     else:
         assert log.sql() == ["BEGIN", delete, select_next, update, "COMMIT"]
@@ -272,6 +272,17 @@ def test_pop_with_ack_deletes_previous_job_in_the_same_single_commit(queue: Data
     third.delete_later()
     assert queue.pop(ack=third) is None  # the ack is applied even when nothing is reserved
     assert queue.size() == 0
+
+
+def _one_trip_statements(sent: list[str]) -> list[str]:
+    """The statements of a MySQL one-trip pop: on MariaDB they travel as one BEGIN NOT ATOMIC
+    block (its START TRANSACTION shown as BEGIN), on MySQL as statements of one packet."""
+    if len(sent) != 1 or not sent[0].startswith("BEGIN NOT ATOMIC\n"):
+        return sent
+    handler, begin, *statements, end = sent[0].split(";\n")
+    assert handler.endswith("DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END")
+    assert (begin, end) == ("START TRANSACTION", "END")
+    return ["BEGIN", *statements]
 
 
 def test_flush_acks_deletes_in_one_transaction(queue: DatabaseQueue) -> None:
@@ -397,17 +408,25 @@ def test_from_config_uses_the_queue_connection_settings(sqlite_env: dict[str, st
 # -- PostgreSQL: pop(ack=...) as one statement ------------------------------------------------
 
 
-@pytest.fixture(params=["pgsql", "mariadb"])
-def one_trip_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    """An engine whose pop with ack takes one round trip (PostgreSQL: one statement; MySQL:
-    one packet ending with its COMMIT)."""
-    env: dict[str, str] = request.getfixturevalue({"pgsql": "pgsql_env", "mariadb": "mysql_env"}[request.param])
+@pytest.fixture(params=["pgsql", "mariadb", "mariadb-as-mysql"])
+def one_trip_engine(request: pytest.FixtureRequest) -> str:
+    """An engine whose pop with ack takes one round trip: PostgreSQL one statement, MariaDB
+    one BEGIN NOT ATOMIC block, MySQL (MariaDB told to take MySQL's way) one packet of
+    statements ending with its COMMIT."""
+    return str(request.param)
+
+
+@pytest.fixture
+def one_trip_env(one_trip_engine: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    env: dict[str, str] = request.getfixturevalue("pgsql_env" if one_trip_engine == "pgsql" else "mysql_env")
     return env
 
 
 @pytest.fixture
-def one_trip_db(one_trip_env: dict[str, str]) -> Any:
+def one_trip_db(one_trip_env: dict[str, str], one_trip_engine: str) -> Any:
     database = Connections(load_settings(environ=one_trip_env)).db()
+    if one_trip_engine == "mariadb-as-mysql":
+        database.runs_compound_statements = False
     yield database
     database.close()
 
@@ -498,11 +517,13 @@ def test_one_trip_pop_never_reserves_the_row_it_acks(one_trip_db: Database) -> N
     assert queue.size() == 0
 
 
-def test_mysql_one_trip_pop_that_finds_nothing_reserves_nothing(mysql_env: dict[str, str]) -> None:
+@pytest.mark.parametrize("compound", [True, False], ids=["mariadb-block", "mysql-packet"])
+def test_mysql_one_trip_pop_that_finds_nothing_reserves_nothing(mysql_env: dict[str, str], compound: bool) -> None:
     """The chosen id travels in a session variable; a pop that finds no due row must not
     reuse the previous pop's id. Job 2 is popped, then put back not yet due, then a pop with
     an ack finds nothing: job 2 stays as it was put back."""
     db = Connections(load_settings(environ=mysql_env)).db()
+    db.runs_compound_statements = compound
     try:
         queue, first = _three_jobs_first_done(db)
         second = queue.pop(ack=first)

@@ -400,6 +400,95 @@ def test_commit_with_error_rolls_the_whole_transaction_back(db: Database) -> Non
     assert db.fetch_value(f"select count(*) as c from {table}") == 2
 
 
+@pytest.mark.parametrize(
+    ("driver", "version", "expected"),
+    [
+        ("mariadb", "5.5.5-10.11.2-MariaDB-log", True),
+        ("mysql", "10.1.1-MariaDB", True),
+        ("mariadb", "10.0.38-MariaDB", False),
+        ("mysql", "8.0.36", False),
+        ("pgsql", "15.4", False),
+    ],
+)
+def test_compound_statements_are_a_mariadb_feature(driver: str, version: str, expected: bool) -> None:
+    cfg = load_settings(environ={"DB_CONNECTION": driver}).db_connection().model_copy(update={"version": version})
+    assert connect(cfg).runs_compound_statements is expected
+
+
+def _names(db: Database, table: str) -> list[str]:
+    return [r["name"] for r in db.fetch_all(f"select name from {table} order by id")]
+
+
+def test_commit_in_block_runs_a_whole_transaction_as_one_statement(db: Database) -> None:
+    if not db.runs_compound_statements:
+        assert db.dialect != "mysql"  # the MariaDB here runs them
+        with pytest.raises(DatabaseError, match="BEGIN NOT ATOMIC"):
+            db.commit_in_block([])
+        return
+    table = _make_table(db)
+    commits = db.commits
+    with round_trips(db) as calls:
+        row = db.commit_in_block([
+            (f"insert into {table} (name) values (?)", ("a",), "rowcount"),
+            (f"select count(*) as c, max(name) as m from {table}", (), "one"),
+        ])
+    assert row == {"c": 1, "m": "a"}
+    assert db.commits - commits == 1 and len(calls) == 1 and len(calls[0]) == 1
+    assert not db.in_transaction
+    other = connect(db.cfg)
+    try:
+        assert _names(other, table) == ["a"]  # committed
+    finally:
+        other.close()
+    with pytest.raises(DatabaseError, match="inside a transaction"), db.transaction():
+        db.commit_in_block([])
+
+
+@pytest.fixture
+def mariadb(mysql_env: dict[str, str]) -> Any:
+    database = connect(load_settings(environ=mysql_env).db_connection())
+    yield database
+    database.close()
+
+
+def test_commit_in_block_error_rolls_back_in_the_server_and_keeps_its_class(mariadb: Database) -> None:
+    """The block's exit handler rolls back and re-raises: the first insert is undone, the error
+    is still a duplicate key, and the session is not left inside the block's transaction (a
+    later autocommit write is visible to another connection at once)."""
+    db = mariadb
+    table = _make_table(db)
+    db.execute(f"insert into {table} (name) values (?)", ("taken",))
+    insert = f"insert into {table} (name) values (?)"
+    with pytest.raises(UniqueViolationError):
+        db.commit_in_block([(insert, ("new",), "rowcount"), (insert, ("taken",), "rowcount")])
+    db.execute(insert, ("later",))
+    other = connect(db.cfg)
+    try:
+        assert _names(other, table) == ["taken", "later"]
+    finally:
+        other.close()
+
+
+def test_commit_in_block_redoes_a_lock_timeout_once_then_raises_it(mariadb: Database) -> None:
+    db = mariadb
+    table = _make_table(db)
+    db.execute(f"insert into {table} (name) values (?)", ("held",))
+    db.execute("set session innodb_lock_wait_timeout = 1")
+    other = connect(db.cfg)
+    try:
+        with other.transaction():
+            other.execute(f"update {table} set note = ? where name = ?", ("other", "held"))
+            with round_trips(db) as calls, pytest.raises(ConcurrencyError):
+                db.commit_in_block([
+                    (f"insert into {table} (name) values (?)", ("mine",), "rowcount"),
+                    (f"update {table} set note = ? where name = ?", ("mine", "held"), "rowcount"),
+                ])
+        assert len(calls) == 2
+        assert _names(other, table) == ["held"]  # both attempts rolled back
+    finally:
+        other.close()
+
+
 def test_deferred_write_error_rolls_the_transaction_back(db: Database) -> None:
     table = _make_table(db)
     db.execute(f"insert into {table} (name) values (?)", ("taken",))

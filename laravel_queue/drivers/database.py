@@ -419,7 +419,8 @@ class DatabaseQueue(Queue):
         self, queue: str, ack_id: int | None, control: DatabaseControlKeys | None, restart: Any
     ) -> ControlledPop:
         """MySQL/MariaDB: `_reserve`'s transaction (ack DELETE, restart/pause read, Laravel's
-        locked SELECT, UPDATE) and its COMMIT in one round trip. Errors as
+        locked SELECT, UPDATE) and its COMMIT in one round trip: on MariaDB one compound
+        statement, on MySQL the statements in one packet. Errors as
         `_pop_acked_in_one_statement`: the transaction rolled back, nothing changed."""
         now = self.now()
         sql = self._one_trip_pop_sql(None if control is None else control.store.table_name)
@@ -431,9 +432,13 @@ class DatabaseQueue(Queue):
             (sql.reserve, (now, restart), "rowcount"),
             (sql.reserved, (restart,), "one"),
         ]
-        with _declined_on_error(LostConnectionError, ConcurrencyError):  # run_transaction retried those
-            results = self.db.run_transaction(lambda: self.db.commit_with(statements))
-        return self._controlled_pop_of_row(results[-1], queue, restart)
+        with _declined_on_error(LostConnectionError, ConcurrencyError):  # both were retried once already
+            if self.db.runs_compound_statements:  # MariaDB: the whole transaction as one statement
+                row = self.db.commit_in_block(statements)
+            else:
+                row = self.db.run_transaction(lambda: self.db.commit_with(statements))[-1]
+        assert row is not None  # the last SELECT always returns the control row
+        return self._controlled_pop_of_row(row, queue, restart)
 
     def _controlled_pop_of_row(self, row: dict[str, Any], queue: str, restart: Any) -> ControlledPop:
         """The one-round-trip pops' result row: the stored restart and paused values, then the
