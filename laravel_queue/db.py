@@ -19,6 +19,7 @@ Usage (every caller uses `?` placeholders; values are always bound, never format
     db.batch([(sql, params, "one"), ...])   # several statements, one round trip (MySQL, pgsql)
     db.execute_deferred(sql, params)        # inside a transaction: sent with the COMMIT
     db.commit_with([(sql, params, "one"), ...])  # last in a transaction: these, then COMMIT, one trip
+    db.commit_in_block([(sql, params, "one"), ...])  # MariaDB: a whole transaction as one statement
 
 Rules that hold on every engine:
 
@@ -40,7 +41,9 @@ Rules that hold on every engine:
   statement and `batch`/`execute_deferred` share one round trip (MySQL: MULTI_STATEMENTS,
   every value still escaped; PostgreSQL: libpq pipeline mode, every value still bound).
   `commit_with` ends a transaction with its COMMIT in that same round trip: that is how
-  the queue driver pops on MySQL/MariaDB in one round trip and one commit.
+  the queue driver pops on MySQL in one round trip and one commit. On MariaDB
+  (`runs_compound_statements`) `commit_in_block` sends the whole transaction as one
+  `BEGIN NOT ATOMIC` block, which the server runs without a reply per statement.
 * `commits` counts durable commits (outermost COMMIT, or a write outside a transaction);
   `listen(callback)` receives `(sql, params)` for every statement, like `DB::listen`.
 """
