@@ -67,6 +67,7 @@ Statement = tuple[str, Params, str]  # sql, params, fetch mode: rowcount | one |
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
 _WRITE_PREFIXES = ("insert", "update", "delete", "replace", "create", "alter", "drop")
+_MYSQL_PARSE_ERROR = 1064  # ER_PARSE_ERROR
 # `commit_in_block`: an error anywhere rolls back what the block did, then reaches the client
 _BLOCK_OPENING = (
     "BEGIN NOT ATOMIC\nDECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;\nSTART TRANSACTION;\n"
@@ -564,7 +565,9 @@ class Database:
 
         An error rolls the transaction back inside the block and is raised again; a deadlock
         or a lost connection is redone once, as by `run_transaction` (a lost reply after the
-        COMMIT applied: the redo is a second transaction, as for `commit_with`)."""
+        COMMIT applied: the redo is a second transaction, as for `commit_with`). A syntax
+        error (say, a proxy in front of MariaDB that rejects the block) also turns
+        `runs_compound_statements` off for this connection: callers take MySQL's way after."""
         if self._depth != 0:
             raise DatabaseError(f"[{self.name}] commit_in_block() cannot run inside a transaction")
         if not self.runs_compound_statements:
@@ -580,6 +583,10 @@ class Database:
                 if attempt == 2:
                     raise
                 continue
+            except DatabaseError as exc:
+                if getattr(exc.__cause__, "args", (None,))[:1] == (_MYSQL_PARSE_ERROR,):
+                    self.runs_compound_statements = False
+                raise
             self.commits += 1
             return row  # type: ignore[no-any-return]
         raise AssertionError("unreachable")

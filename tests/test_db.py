@@ -469,6 +469,19 @@ def test_commit_in_block_error_rolls_back_in_the_server_and_keeps_its_class(mari
         other.close()
 
 
+def test_a_block_the_server_cannot_parse_turns_blocks_off_for_the_connection(mariadb: Database) -> None:
+    """What a proxy that rejects BEGIN NOT ATOMIC would cause: the error is raised once, then
+    the connection takes MySQL's way (the queue driver's pop checks the flag each time)."""
+    table = _make_table(mariadb)
+    assert mariadb.runs_compound_statements
+    with pytest.raises(DatabaseError, match="1064"):
+        mariadb.commit_in_block([(f"insert into {table} (name) valuez (?)", ("a",), "rowcount")])
+    assert mariadb.runs_compound_statements is False
+    assert not mariadb.in_transaction and _names(mariadb, table) == []
+    with pytest.raises(DatabaseError, match="runs no BEGIN NOT ATOMIC"):
+        mariadb.commit_in_block([])
+
+
 def test_commit_in_block_redoes_a_lock_timeout_once_then_raises_it(mariadb: Database) -> None:
     db = mariadb
     table = _make_table(db)
