@@ -40,6 +40,7 @@ import pymysql
 
 from benchmarks.backends import MariadbBackend
 from benchmarks.noop_jobs import noop_payload
+from laravel_queue.db import _BLOCK_OPENING  # what Database.commit_in_block sends
 from laravel_queue.worker.worker import RESTART_KEY, paused_key
 
 RETRY_AFTER = 90
@@ -104,8 +105,8 @@ class Variants:
 
     def block(self, cursor: Any, ack: int | None, now: int) -> dict[str, Any]:
         sql, params = self._into_statements(ack, now)
-        handler = "DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END"
-        cursor.execute(f"BEGIN NOT ATOMIC\n{handler};\n{sql};\nEND", params)
+        body = sql.removeprefix("START TRANSACTION;\n")  # the block's opening starts the transaction
+        cursor.execute(f"{_BLOCK_OPENING}{body};\nEND", params)
         return dict(results(cursor)[0])
 
     def assign(self, cursor: Any, ack: int | None, now: int) -> dict[str, Any]:
