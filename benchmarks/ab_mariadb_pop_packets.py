@@ -13,7 +13,8 @@ if the server carries that id (and the restart/pause decision) itself, in user v
   What the worker sends to MySQL.
 * `block`: the `into` statements inside one `BEGIN NOT ATOMIC ... END` compound statement
   (MariaDB only) with an exit handler that rolls back and re-raises: the server runs them
-  without one reply per statement. What the worker sends to MariaDB.
+  without one reply per statement; an IF picks the last SELECT, so no derived table is
+  joined (since 2026-12-02 08:20). What the worker sends to MariaDB.
 * `assign`: one packet, the row returned by the locked SELECT itself with `@job := id` in its
   select list. One statement fewer than `into`, but the assignment is deprecated in MySQL 8,
   and the server does not promise which row sets it.
@@ -56,6 +57,16 @@ GUARDED_UPDATE = (
     "update `jobs` set `reserved_at` = %s, `attempts` = `attempts` + 1"
     " where `id` = @lq_job and @lq_paused is null and @lq_restart <=> %s"
 )
+CONTROL_COLUMNS = "@lq_restart as `lq_restart`, @lq_paused as `lq_paused`"
+ALLOWED = "@lq_paused is null and @lq_restart <=> %s"
+JOINED_FINAL_SELECT = (  # one result set whatever happened, as MySQL's packet needs
+    f"select {CONTROL_COLUMNS}, `r`.* from (select 1) as `control`"
+    f" left join `jobs` as `r` on `r`.`id` = @lq_job and {ALLOWED}"
+)
+BLOCK_FINAL_SELECT = (  # inside the block an IF picks the SELECT: no derived table to join
+    f"IF @lq_job is not null and {ALLOWED} THEN select {CONTROL_COLUMNS}, `r`.* from `jobs` as `r`"
+    f" where `r`.`id` = @lq_job; ELSE select {CONTROL_COLUMNS}; END IF"
+)
 Pop = Callable[[Any, int | None, int], dict[str, Any]]
 
 
@@ -92,8 +103,7 @@ class Variants:
         sql = (
             f"START TRANSACTION;\n{ack_sql}{CONTROL_INTO};\n"
             f"select `id` into @lq_job {LOCKED_WHERE};\n{GUARDED_UPDATE};\n"
-            "select @lq_restart as `lq_restart`, @lq_paused as `lq_paused`, `r`.* from (select 1) as `control`"
-            " left join `jobs` as `r` on `r`.`id` = @lq_job and @lq_paused is null and @lq_restart <=> %s;\nCOMMIT"
+            f"{JOINED_FINAL_SELECT};\nCOMMIT"
         )
         params = (*ack_params, self.keys[0], now, self.keys[1], now, "default", now, now - RETRY_AFTER, now,
                   self.restart, self.restart)
@@ -106,6 +116,7 @@ class Variants:
     def block(self, cursor: Any, ack: int | None, now: int) -> dict[str, Any]:
         sql, params = self._into_statements(ack, now)
         body = sql.removeprefix("START TRANSACTION;\n")  # the block's opening starts the transaction
+        body = body.replace(JOINED_FINAL_SELECT, BLOCK_FINAL_SELECT)
         cursor.execute(f"{_BLOCK_OPENING}{body};\nEND", params)
         return dict(results(cursor)[0])
 
