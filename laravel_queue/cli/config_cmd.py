@@ -28,12 +28,15 @@ def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show the resolved configuration (CLI > environment > .env > Laravel defaults)."""
-    data = masked(resolve_settings(env_file, app))
+    settings = resolve_settings(env_file, app)
+    data = masked(settings)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
     rows: list[tuple[str, str]] = []
     _flatten("", data, rows)
     width = max(len(key) for key, _ in rows)
+    major, minor = settings.laravel_version
+    typer.echo(f"  Laravel {major}.{'x' if minor == 99 else minor} rules, from {settings.laravel_version_source}")
     for key, value in rows:
         typer.echo(f"  {key.ljust(width)}  {value}")

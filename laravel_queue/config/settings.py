@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from laravel_queue.config.dotenv import env_value, read_dotenv
+from laravel_queue.config.laravel_version import choose_version
 
 
 class ConfigError(ValueError):
@@ -160,6 +161,7 @@ class Settings(_Model):
     """Laravel's `config()` tree, the parts a queue worker and scheduler read."""
 
     laravel_version: tuple[int, int] = (12, 99)
+    laravel_version_source: str = "default"
     app: AppConfig
     queue: QueueConfig
     database: DatabaseConfig
@@ -308,9 +310,11 @@ def load_settings(
     app_path = Path(app_path) if app_path else None
     env = _Env(merged_environment(env_file=env_file, app_path=app_path, environ=environ, overrides=overrides))
     base_path = app_path or (env_file.parent if env_file else Path.cwd())
-    version = parse_laravel_version(env.str("LARAVEL_VERSION") or "12")
+    chosen = choose_version(env.str("LARAVEL_VERSION"), app_path)
+    version = parse_laravel_version(chosen.raw)
     return Settings(
         laravel_version=version,
+        laravel_version_source=chosen.source,
         app=_app(env, base_path),
         queue=_queue(env),
         database=_database(env, base_path, version),
