@@ -399,13 +399,16 @@ def dispatch(
     Laravel Context (`{"data": ..., "hidden": ...}`) to carry, e.g. the running job's.
     """
     conns = _connections(connections)
+    from laravel_queue.bus import debounce
     from laravel_queue.bus.encryption import Encrypter
+    from laravel_queue.bus.unique import declared_mode
 
     registry = default_registry if registry is None else registry
     version = conns.settings.laravel_version
     encrypter = Encrypter.from_settings(conns.settings) if _needs_encrypter(command, registry) else None
     resolved = _prepare(command, connection, queue, delay, registry, version)
     public = resolved.public
+    debounce.check_not_unique(str(resolved.obj.class_name), resolved.options, declared_mode(resolved.options) is not None)
     unique = _unique_lock(command, resolved, conns)
     if unique is not None and not unique.lock.acquire():
         log.info(
@@ -420,6 +423,7 @@ def dispatch(
             if version >= (13, 0):  # 13.x stamps the owner so the worker releases only its own lock
                 resolved.obj["uniqueLockOwner"] = unique.lock.owner
             context = unique.context(context, version)
+        debounce.stamp_dispatch(resolved.obj, public, resolved.options, conns)
         payload = _with_context(_envelope(resolved, encrypter, version), context)
         return push_raw(
             payload,

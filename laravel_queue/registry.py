@@ -99,6 +99,13 @@ class JobOptions:
     should_be_encrypted: bool = False
     serializes_models: bool = True
     delete_when_missing_models: bool | None = None
+    debounce_for: int | None = None
+    """Laravel 13 `#[DebounceFor(seconds)]`: only the newest dispatch of a burst runs (bus/debounce.py)."""
+    debounce_max_wait: int | None = None
+    debounce_id: str | Callable[[Any], str] | None = None
+    debounce_via: str | None = None
+    dont_retry: tuple[type[BaseException], ...] = ()
+    """Exceptions that fail the job at once instead of releasing it (Laravel 13's `dontRetry`)."""
 
 
 FailedHook = Callable[..., Any]

@@ -13,6 +13,11 @@ cannot see PHP interfaces, so it works from:
 
 A job whose context carries a key is treated as `ShouldBeUnique` unless its registration
 says `unique="until_processing"`.
+
+Laravel 13 records the lock's owner (`uniqueLockOwner` in the command, and
+`laravel_unique_job_lock_owner` in the hidden context): the lock is then released only
+if that owner still holds it, and a `ShouldBeUniqueUntilProcessing` lock only on the first
+attempt or when an owner is known, so a retried job never drops a lock someone else took.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from laravel_queue.compat import unique_lock_has_owner
 from laravel_queue.job import Job
 from laravel_queue.payload import CONTEXT_KEY
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads
@@ -36,6 +42,8 @@ UniqueMode = Literal["unique", "until_processing"]
 KEY_PREFIX = "laravel_unique_job:"
 CONTEXT_LOCK_KEY = "laravel_unique_job_key"
 CONTEXT_STORE_KEYS = ("laravel_unique_job_cache_store", "laravel_unique_job_cache_driver")
+CONTEXT_OWNER_KEY = "laravel_unique_job_lock_owner"
+OWNER_PROPERTY = "uniqueLockOwner"
 _HASHED_NAME = re.compile(r"[0-9a-f]{32}:")
 
 
@@ -83,6 +91,8 @@ class UniqueLockRef:
     store: str | None
     key: str
     mode: UniqueMode
+    owner: str | None = None
+    """Laravel 13: the dispatch's lock owner; release then deletes only a lock it still holds."""
 
 
 def declared_mode(options: Any) -> UniqueMode | None:
@@ -97,31 +107,37 @@ def declared_mode(options: Any) -> UniqueMode | None:
     raise UniqueConfigError(f"unique={value!r}: use True, 'unique' or 'until_processing'")
 
 
+def _hidden_context_string(payload: Mapping[str, Any], name: str) -> str | None:
+    """One PHP-serialized string of the payload's hidden context; None when absent or unreadable."""
+    context = payload.get(CONTEXT_KEY)
+    hidden = context.get("hidden") if isinstance(context, dict) else None
+    raw = hidden.get(name) if isinstance(hidden, dict) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = loads(raw)
+    except PhpUnserializeError:
+        log.warning("hidden context %s is not PHP-serialized; ignored", name)
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def context_lock(payload: Mapping[str, Any]) -> tuple[str | None, str] | None:
     """(store, key) from the payload's hidden context, or None when it has none."""
-    context = payload.get(CONTEXT_KEY)
-    if not context:
-        return None
-    hidden = context.get("hidden") if isinstance(context, dict) else None
-    if not hidden or not isinstance(hidden, dict):
-        return None
-
-    def read(name: str) -> str | None:
-        raw = hidden.get(name)
-        if not isinstance(raw, str):
-            return None
-        try:
-            value = loads(raw)
-        except PhpUnserializeError:
-            log.warning("hidden context %s is not PHP-serialized; ignored", name)
-            return None
-        return value if isinstance(value, str) and value else None
-
-    key = read(CONTEXT_LOCK_KEY)
+    key = _hidden_context_string(payload, CONTEXT_LOCK_KEY)
     if key is None:
         return None
-    store = next((s for s in (read(name) for name in CONTEXT_STORE_KEYS) if s), None)
+    store = next((s for s in (_hidden_context_string(payload, name) for name in CONTEXT_STORE_KEYS) if s), None)
     return store, key
+
+
+def lock_owner(payload: Mapping[str, Any], command: Any) -> str | None:
+    """Laravel 13's lock owner: the command's `uniqueLockOwner`, else the hidden context's."""
+    if isinstance(command, PhpObject):
+        owner = command.get(OWNER_PROPERTY, "")
+        if isinstance(owner, str) and owner:
+            return owner
+    return _hidden_context_string(payload, CONTEXT_OWNER_KEY)
 
 
 def _key_names_other_class(key: str, command_name: str | None) -> bool:
@@ -156,10 +172,11 @@ def resolve_unique_lock(
     mode = declared_mode(options)
     data = payload.get("data")
     command_name = data.get("commandName") if isinstance(data, dict) else None
+    owner = lock_owner(payload, command) if unique_lock_has_owner(version) else None
     from_context = context_lock(payload)
     if from_context is not None and (mode is not None or not _key_names_other_class(from_context[1], command_name)):
         store, key = from_context
-        return UniqueLockRef(store, key, mode or "unique")
+        return UniqueLockRef(store, key, mode or "unique", owner)
     if mode is None or not isinstance(command_name, str):
         return None
     key = unique_lock_key(
@@ -168,7 +185,7 @@ def resolve_unique_lock(
         display_name=getattr(options, "display_name", None),
         version=version,
     )
-    return UniqueLockRef(getattr(options, "unique_via", None), key, mode)
+    return UniqueLockRef(getattr(options, "unique_via", None), key, mode, owner)
 
 
 class UniqueLocks(JobLifecycle):
@@ -184,8 +201,13 @@ class UniqueLocks(JobLifecycle):
         return resolve_unique_lock(job.payload, command, options, version=self.connections.settings.laravel_version)
 
     def release(self, ref: UniqueLockRef) -> None:
-        """Force release (delete regardless of owner), in the store the lock was taken in."""
+        """In the store the lock was taken in: only if its owner still holds it (Laravel 13,
+        owner known), else force release (delete regardless of owner)."""
         store = self._store(ref.store)
+        if ref.owner:
+            released = store.restore_lock(ref.key, ref.owner).release()
+            log.debug("released unique lock %s owned by %s: %s", ref.key, ref.owner, released)
+            return
         store.lock(ref.key).force_release()
         log.debug("released unique lock %s", ref.key)
 
@@ -200,8 +222,12 @@ class UniqueLocks(JobLifecycle):
 
     def before_handle(self, job: Job, prepared: Any) -> None:
         ref = self.lock_for(job, prepared)
-        if ref is not None and ref.mode == "until_processing":
-            self.release(ref)
+        if ref is None or ref.mode != "until_processing":
+            return
+        version = self.connections.settings.laravel_version
+        if unique_lock_has_owner(version) and ref.owner is None and job.attempts() > 1:
+            return  # 13.x: a retry without an owner must not drop a lock another dispatch took since
+        self.release(ref)
 
     def after_handle(self, job: Job, prepared: Any) -> None:
         if job.is_released():

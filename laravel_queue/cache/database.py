@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from laravel_queue.cache.base import CacheStore, Lock
+from laravel_queue.compat import database_lock_release_is_single_delete
 from laravel_queue.db import Database, UniqueViolationError
 from laravel_queue.php import dumps, loads
 from laravel_queue.support import str_random
@@ -40,10 +41,12 @@ class DatabaseStore(CacheStore):
         lock_lottery: tuple[int, int] = (2, 100),
         default_lock_timeout: int = 86_400,
         clock: Callable[[], float] = time.time,
+        owner_delete_release: bool = False,
     ) -> None:
         self.db = db
         self.table_name = table
         self.prefix = prefix
+        self.owner_delete_release = owner_delete_release
         self.lock_db = lock_db or db
         self.lock_table = lock_table
         self.lock_lottery = lock_lottery
@@ -59,6 +62,7 @@ class DatabaseStore(CacheStore):
             prefix,
             lock_db=connections.db(cfg.lock_connection or cfg.connection),
             lock_table=cfg.lock_table,
+            owner_delete_release=database_lock_release_is_single_delete(connections.settings.laravel_version),
         )
 
     def now(self) -> int:
@@ -211,6 +215,7 @@ class DatabaseStore(CacheStore):
             lottery=self.lock_lottery,
             default_timeout=self.default_lock_timeout,
             clock=self.clock,
+            owner_delete_release=self.owner_delete_release,
         )
 
 
@@ -232,7 +237,12 @@ def _php_int(value: Any) -> int | None:
 
 
 class DatabaseLock(Lock):
-    """A row in `cache_locks`: INSERT to acquire, conditional UPDATE to take over an expired one."""
+    """A row in `cache_locks`: INSERT to acquire, conditional UPDATE to take over an expired one.
+
+    `owner_delete_release` (Laravel 13): release is one `DELETE ... WHERE key = ? AND owner = ?`
+    (True when a row went) and the current owner ignores expired rows; before 13, release
+    reads the owner first and the current owner is the row's, expired or not.
+    """
 
     def __init__(
         self,
@@ -245,8 +255,10 @@ class DatabaseLock(Lock):
         lottery: tuple[int, int] = (2, 100),
         default_timeout: int = 86_400,
         clock: Callable[[], float] = time.time,
+        owner_delete_release: bool = False,
     ) -> None:
         super().__init__(name, seconds, owner)
+        self.owner_delete_release = owner_delete_release
         self.db = db
         self.table_name = table
         self.lottery = lottery
@@ -290,6 +302,11 @@ class DatabaseLock(Lock):
         return acquired
 
     def release(self) -> bool:
+        if self.owner_delete_release:
+            deleted = self.db.execute(
+                f"delete from {self._t} where {self._q('key')} = ? and {self._q('owner')} = ?", (self.name, self.owner)
+            )
+            return deleted > 0
         if self.get_current_owner() != self.owner:
             return False
         self.db.execute(f"delete from {self._t} where {self._q('key')} = ? and {self._q('owner')} = ?",
@@ -300,6 +317,12 @@ class DatabaseLock(Lock):
         self.db.execute(f"delete from {self._t} where {self._q('key')} = ?", (self.name,))
 
     def get_current_owner(self) -> str | None:
+        if self.owner_delete_release:
+            row = self.db.fetch_one(
+                f"select * from {self._t} where {self._q('key')} = ? and {self._q('expiration')} > ? limit 1",
+                (self.name, self.now()),
+            )
+            return None if row is None else str(row["owner"])
         row = self.db.fetch_one(f"select * from {self._t} where {self._q('key')} = ? limit 1", (self.name,))
         return None if row is None else str(row["owner"])
 
