@@ -140,6 +140,9 @@ class Worker:
         self._restart_raw_value: Any = None  # ... and what it decodes to
         self._restart_from_pop: Any = _NOT_READ
         self._pop_saw_restart = False
+        from laravel_queue.bus.laravel13 import Laravel13Steps
+
+        self._l13 = Laravel13Steps(connections)
 
     # -- the loop ---------------------------------------------------------------------
     def daemon(self, connection_name: str | None, queues: list[str]) -> int:
@@ -437,8 +440,16 @@ class Worker:
                 return
             raise
         job._prepared = prepared  # type: ignore[attr-defined]
+        if self._l13.superseded(job, prepared, self.output):  # Laravel 13 JobDebounced: deleted unrun
+            self._delete_finished(job)
+            return
         self.lifecycle.before_handle(job, prepared)
-        prepared.handle()
+        try:
+            prepared.handle()
+        except Exception as exc:
+            if not self._l13.missing_models(job, exc, delete=self._delete_finished, fail=self._fail_job):
+                raise
+            return
         self.lifecycle.after_handle(job, prepared)
         if not job.is_deleted_or_released():
             self._delete_finished(job)
@@ -475,6 +486,8 @@ class Worker:
             if not job.has_failed():
                 self._fail_if_will_exceed_attempts(job, exc)
                 self._fail_if_will_exceed_exceptions(job, exc)
+            if not job.has_failed() and self._l13.should_stop_retries(job, exc):  # dontRetry
+                self._fail_job(job, exc)
             self.events.fire(self.events.exception_occurred, job, exc)
             if not job.is_deleted() and not job.is_released() and not job.has_failed():
                 job.release(backoff_for(job, self.options))
