@@ -401,14 +401,13 @@ def dispatch(
     conns = _connections(connections)
     from laravel_queue.bus import debounce
     from laravel_queue.bus.encryption import Encrypter
-    from laravel_queue.bus.unique import declared_mode
 
     registry = default_registry if registry is None else registry
     version = conns.settings.laravel_version
     encrypter = Encrypter.from_settings(conns.settings) if _needs_encrypter(command, registry) else None
     resolved = _prepare(command, connection, queue, delay, registry, version)
     public = resolved.public
-    debounce.check_not_unique(str(resolved.obj.class_name), resolved.options, declared_mode(resolved.options) is not None)
+    debounce.check_not_unique(str(resolved.obj.class_name), resolved.options)
     unique = _unique_lock(command, resolved, conns)
     if unique is not None and not unique.lock.acquire():
         log.info(

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from laravel_queue.bus.unique import xxh128_hex
+from laravel_queue.bus.unique import declared_mode, xxh128_hex
 from laravel_queue.cache.base import CacheStore
 from laravel_queue.compat import supports_debounce
 from laravel_queue.job import Job
@@ -156,9 +156,9 @@ def acquire(
     return DebounceToken(owner, 0 if exceeded else int(debounce_for), exceeded)
 
 
-def check_not_unique(php_class: str, options: Any, unique: bool) -> None:
+def check_not_unique(php_class: str, options: Any) -> None:
     """Laravel's LogicException, raised here before any lock or token is taken."""
-    if unique and getattr(options, "debounce_for", None) is not None:
+    if getattr(options, "debounce_for", None) is not None and declared_mode(options) is not None:
         raise DebounceConfigError(f"{php_class}: a debounced job cannot also implement ShouldBeUnique")
 
 
@@ -169,8 +169,8 @@ def stamp_dispatch(obj: PhpObject, public: dict[str, Any], options: Any, connect
     debounce_for = getattr(options, "debounce_for", None)
     if debounce_for is None or not supports_debounce(connections.settings.laravel_version):
         return None
-    php_class = str(obj.class_name)
-    key = debounce_key(php_class, declared_debounce_id(options, obj), display_name=getattr(options, "display_name", None))
+    display_name = getattr(options, "display_name", None)
+    key = debounce_key(str(obj.class_name), declared_debounce_id(options, obj), display_name=display_name)
     cache = connections.cache(getattr(options, "debounce_via", None))
     token = acquire(cache, key, int(debounce_for), max_wait=getattr(options, "debounce_max_wait", None))
     obj[OWNER_PROPERTY] = token.owner
