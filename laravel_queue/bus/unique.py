@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from laravel_queue import compat
 from laravel_queue.job import Job
 from laravel_queue.payload import CONTEXT_KEY
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads
@@ -68,11 +69,11 @@ def unique_lock_key(
     (Laravel 12.41+ uses it instead of the class; 12.54+ hashes it with xxh128).
     """
     uid = php_string(unique_id)
-    if version < (11, 0):
+    if not compat.unique_key_has_separator(version):
         return f"{KEY_PREFIX}{php_class}{uid}"
     name = php_class
-    if display_name is not None and version >= (12, 41):
-        name = xxh128_hex(display_name) if version >= (12, 54) else display_name
+    if display_name is not None and compat.lock_key_uses_display_name(version):
+        name = xxh128_hex(display_name) if compat.unique_key_uses_xxh128(version) else display_name
     return f"{KEY_PREFIX}{name}:{uid}"
 
 
