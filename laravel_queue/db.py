@@ -58,6 +58,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from laravel_queue import compat
 from laravel_queue.config.settings import DatabaseConnectionConfig
 
 T = TypeVar("T")
@@ -109,19 +110,6 @@ def _to_format_style(sql: str) -> str:
             continue
         out.append("%%" if char == "%" else char)
     return "".join(out)
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    match = re.match(r"\s*(\d+(?:\.\d+)*)", version)
-    return tuple(int(part) for part in match.group(1).split(".")) if match else (0,)
-
-
-def _mariadb_version(version: str) -> tuple[int, ...] | None:
-    """MariaDB's own version from its server string ("5.5.5-10.11.19-MariaDB-..." or
-    "10.11.19-MariaDB-..."), None for any other server."""
-    if "MariaDB" not in version:
-        return None
-    return _version_tuple(version.split("5.5.5-", 1)[-1].split("-", 1)[0])
 
 
 # -- engine adapters ------------------------------------------------------------------------
@@ -553,8 +541,7 @@ class Database:
         take the MySQL way on MariaDB."""
         if self.dialect != "mysql":
             return False
-        mariadb = _mariadb_version(self.cfg.version or self.server_version)
-        return mariadb is not None and mariadb >= (10, 1, 1)
+        return compat.mariadb_runs_compound_statements(self.cfg.version or self.server_version)
 
     def commit_in_block(self, statements: Sequence[Statement]) -> Row | None:
         """MariaDB: START TRANSACTION, `statements`, COMMIT as one compound statement, outside
@@ -727,15 +714,7 @@ class Database:
         """Laravel's rule: MySQL >= 8.0.1, MariaDB >= 10.6, PostgreSQL >= 9.5 (`version` config wins)."""
         if self.dialect == "sqlite":
             return False
-        version = self.cfg.version or self.server_version
-        mariadb = _mariadb_version(version)
-        if mariadb is not None:
-            return mariadb >= (10, 6, 0)
-        if "vitess" in version or "PlanetScale" in version:
-            return _version_tuple(version.split("-", 1)[0]) >= (19, 0)
-        if self.dialect == "mysql":
-            return _version_tuple(version) >= (8, 0, 1)
-        return _version_tuple(version) >= (9, 5)
+        return compat.supports_skip_locked(self.dialect, self.cfg.version or self.server_version)
 
     def __repr__(self) -> str:
         return f"<Database {self.name} ({self.dialect})>"

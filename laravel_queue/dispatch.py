@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from laravel_queue import compat
 from laravel_queue.job import CALL_QUEUED_HANDLER
 from laravel_queue.models import restore_model_identifiers
 from laravel_queue.payload import CONTEXT_KEY, Payload, new_uuid, php_json_encode, string_job_payload
@@ -121,12 +122,12 @@ _QUEUEABLE_10 = (
 
 
 def queueable_defaults(version: tuple[int, int]) -> list[tuple[str, Any]]:
-    if version < (11, 0):
+    if not compat.queueable_has_laravel11_properties(version):
         return [(name, list(d) if isinstance(d, list) else d) for name, d in _QUEUEABLE_10]
     props = [(name, list(d) if isinstance(d, list) else d) for name, d in _QUEUEABLE_12]
-    if version < (12, 27):
+    if not compat.queueable_has_message_group(version):
         props = [p for p in props if p[0] not in ("messageGroup", "deduplicator")]
-    if version >= (13, 0):
+    if compat.queueable_has_lock_owners(version):
         props += [("debounceOwner", ""), ("uniqueLockOwner", "")]
     return props
 
@@ -323,15 +324,15 @@ def _envelope(resolved: _Resolved, encrypter: Encrypter | None, version: tuple[i
         "timeout": _first(public.get("timeout"), options.timeout),
         "retryUntil": retry_until,
     }
-    if version >= (13, 0):
+    if compat.payload_has_delete_when_missing_models(version):
         payload["deleteWhenMissingModels"] = bool(
             _first(public.get("deleteWhenMissingModels"), options.delete_when_missing_models, False)
         )
     data: dict[str, Any] = {"commandName": class_name, "command": _serialize(obj, resolved.encrypted, encrypter)}
-    if version >= (12, 51):
+    if compat.payload_has_batch_id(version):
         data["batchId"] = public.get("batchId")
     payload["data"] = data
-    if version >= (12, 11):
+    if compat.payload_has_created_at_and_delay(version):
         payload["createdAt"] = int(time.time())
         payload["delay"] = delay_seconds(public.get("delay")) or None
     return payload
@@ -419,7 +420,7 @@ def dispatch(
         return None
     try:
         if unique is not None:
-            if version >= (13, 0):  # 13.x stamps the owner so the worker releases only its own lock
+            if compat.unique_lock_has_owner(version):
                 resolved.obj["uniqueLockOwner"] = unique.lock.owner
             context = unique.context(context, version)
         debounce.stamp_dispatch(resolved.obj, public, resolved.options, conns)
@@ -450,7 +451,7 @@ class _UniqueLock:
 
     def context(self, context: Mapping[str, Any] | None, version: tuple[int, int]) -> Mapping[str, Any] | None:
         """`context` plus the hidden entries PendingDispatch adds (11.39+) so any worker can release the lock."""
-        if version < (11, 39):
+        if not compat.context_carries_unique_lock(version):
             return context
         from laravel_queue.bus.unique import CONTEXT_LOCK_KEY, CONTEXT_STORE_KEYS
 
@@ -459,7 +460,7 @@ class _UniqueLock:
         merged = dict(hidden) if isinstance(hidden, Mapping) else {}
         merged[CONTEXT_STORE_KEYS[0]] = _php_string(self.store)
         merged[CONTEXT_LOCK_KEY] = _php_string(self.key)
-        if version >= (13, 0):
+        if compat.unique_lock_has_owner(version):
             merged["laravel_unique_job_lock_owner"] = _php_string(self.lock.owner)
         return {"data": data or [], "hidden": merged}  # PHP writes an empty map as []
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from laravel_queue import compat
 from laravel_queue.job import CALL_QUEUED_HANDLER, InvalidPayloadError, Job
 from laravel_queue.models import MODEL_IDENTIFIER_CLASS, replace_model_identifiers
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads, php_float
@@ -296,7 +297,7 @@ def string_job_payload(
         "timeout": None,
         "data": data,
     }
-    if version >= (12, 11):
+    if compat.payload_has_created_at_and_delay(version):
         payload["createdAt"] = int(time.time())
         payload["delay"] = delay or None
     return payload

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from laravel_queue import compat
 from laravel_queue.bus.unique import declared_mode, xxh128_hex
 from laravel_queue.cache.base import CacheStore
-from laravel_queue.compat import supports_debounce
 from laravel_queue.job import Job
 from laravel_queue.php import PhpObject
 from laravel_queue.support import php_string, str_random
@@ -87,7 +87,7 @@ def key_for_job(job: Job, command: Any, options: Any) -> str:
 
 def superseded(job: Job, command: Any, cache: CacheStore, version: tuple[int, int], options: Any = None) -> bool:
     """CallQueuedHandler::commandShouldBeDebounced: a token is stored and it is not this command's."""
-    if not supports_debounce(version):
+    if not compat.supports_debounce(version):
         return False
     owner = command_owner(command)
     if not owner:
@@ -105,7 +105,7 @@ class DebounceCheck:
     def superseded(self, job: Job, prepared: Any) -> bool:
         version = self.connections.settings.laravel_version
         command = getattr(prepared, "command", None)
-        if not supports_debounce(version) or not command_owner(command):
+        if not compat.supports_debounce(version) or not command_owner(command):
             return False
         handler = getattr(prepared, "handler", None)
         options = getattr(handler, "options", None)
@@ -167,7 +167,7 @@ def stamp_dispatch(obj: PhpObject, public: dict[str, Any], options: Any, connect
     command as `debounceOwner` and, unless a delay was set, delay by the debounce time.
     None when the job is not debounced (or the version has no debounce)."""
     debounce_for = getattr(options, "debounce_for", None)
-    if debounce_for is None or not supports_debounce(connections.settings.laravel_version):
+    if debounce_for is None or not compat.supports_debounce(connections.settings.laravel_version):
         return None
     display_name = getattr(options, "display_name", None)
     key = debounce_key(str(obj.class_name), declared_debounce_id(options, obj), display_name=display_name)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from laravel_queue import compat
 from laravel_queue.php import PhpObject
 
 SKIP_IF_BATCH_CANCELLED = "Illuminate\\Queue\\Middleware\\SkipIfBatchCancelled"
@@ -81,10 +82,10 @@ def overlap_key(
     if shared:
         return f"{prefix}{key}"
     name = php_class
-    if display_name is not None and version >= (12, 41):
+    if display_name is not None and compat.lock_key_uses_display_name(version):
         from laravel_queue.bus.unique import xxh128_hex
 
-        name = xxh128_hex(display_name) if version >= (12, 54) else display_name
+        name = xxh128_hex(display_name) if compat.unique_key_uses_xxh128(version) else display_name
     return f"{prefix}{name}:{key}"
 
 

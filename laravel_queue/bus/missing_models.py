@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from laravel_queue import compat
 from laravel_queue.bus.batches import Batches, batch_id_of
 from laravel_queue.bus.unique import UniqueLockRef, UniqueLocks, context_lock
-from laravel_queue.compat import payload_has_delete_when_missing_models
 from laravel_queue.job import Job
 
 log = logging.getLogger("laravel_queue.bus.missing_models")
@@ -37,7 +37,7 @@ class MissingModels:
 
     def applies(self) -> bool:
         """Only Laravel 13's rule lives here; before 13 the exception takes the usual path."""
-        return payload_has_delete_when_missing_models(self.connections.settings.laravel_version)
+        return compat.payload_has_delete_when_missing_models(self.connections.settings.laravel_version)
 
     def handle(self, job: Job, exc: BaseException, *, delete: Callable[[Job], None], fail: Callable[..., None]) -> None:
         """Release the context's unique lock, then delete (batch success) or fail the job."""

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from laravel_queue.compat import unique_lock_has_owner
+from laravel_queue import compat
 from laravel_queue.job import Job
 from laravel_queue.payload import CONTEXT_KEY
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads
@@ -76,11 +76,11 @@ def unique_lock_key(
     (Laravel 12.41+ uses it instead of the class; 12.54+ hashes it with xxh128).
     """
     uid = php_string(unique_id)
-    if version < (11, 0):
+    if not compat.unique_key_has_separator(version):
         return f"{KEY_PREFIX}{php_class}{uid}"
     name = php_class
-    if display_name is not None and version >= (12, 41):
-        name = xxh128_hex(display_name) if version >= (12, 54) else display_name
+    if display_name is not None and compat.lock_key_uses_display_name(version):
+        name = xxh128_hex(display_name) if compat.unique_key_uses_xxh128(version) else display_name
     return f"{KEY_PREFIX}{name}:{uid}"
 
 
@@ -172,7 +172,7 @@ def resolve_unique_lock(
     mode = declared_mode(options)
     data = payload.get("data")
     command_name = data.get("commandName") if isinstance(data, dict) else None
-    owner = lock_owner(payload, command) if unique_lock_has_owner(version) else None
+    owner = lock_owner(payload, command) if compat.unique_lock_has_owner(version) else None
     from_context = context_lock(payload)
     if from_context is not None and (mode is not None or not _key_names_other_class(from_context[1], command_name)):
         store, key = from_context
@@ -225,7 +225,7 @@ class UniqueLocks(JobLifecycle):
         if ref is None or ref.mode != "until_processing":
             return
         version = self.connections.settings.laravel_version
-        if unique_lock_has_owner(version) and ref.owner is None and job.attempts() > 1:
+        if compat.unique_lock_has_owner(version) and ref.owner is None and job.attempts() > 1:
             return  # 13.x: a retry without an owner must not drop a lock another dispatch took since
         self.release(ref)
 

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from laravel_queue import compat
 from laravel_queue.cache.base import CacheStore, Lock
-from laravel_queue.compat import database_lock_release_is_single_delete
 from laravel_queue.db import Database, UniqueViolationError
 from laravel_queue.php import dumps, loads
 from laravel_queue.support import str_random
@@ -62,7 +62,7 @@ class DatabaseStore(CacheStore):
             prefix,
             lock_db=connections.db(cfg.lock_connection or cfg.connection),
             lock_table=cfg.lock_table,
-            owner_delete_release=database_lock_release_is_single_delete(connections.settings.laravel_version),
+            owner_delete_release=compat.database_lock_release_is_single_delete(connections.settings.laravel_version),
         )
 
     def now(self) -> int:

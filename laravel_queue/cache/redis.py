@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from laravel_queue import compat
 from laravel_queue.cache.base import CacheStore, Lock
 from laravel_queue.redis_client import redis_key_prefix
 from laravel_queue.support import php_float_to_string, str_random
@@ -57,7 +58,7 @@ _PHP_INTEGER = re.compile(rb"^[ \t\n\r\v\f]*[+-]?\d+[ \t\n\r\v\f]*$")
 def cache_key_prefix(settings: Settings, cfg: CacheStoreConfig) -> str:
     """The cache part of the key: `PFX_C`, plus `:` on Laravel ≤ 10 when non-empty."""
     prefix = cfg.prefix if cfg.prefix is not None else settings.cache.prefix
-    if prefix and settings.laravel_version < (11, 0):
+    if prefix and compat.cache_prefix_gets_colon(settings.laravel_version):
         prefix += ":"
     return prefix
 

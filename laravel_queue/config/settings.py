@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from laravel_queue import compat
 from laravel_queue.config.dotenv import env_value, read_dotenv
 from laravel_queue.config.laravel_version import choose_version
 
@@ -215,8 +216,8 @@ def parse_laravel_version(raw: str) -> tuple[int, int]:
         raise ConfigError(f"LARAVEL_VERSION: expected a major or major.minor version, got {raw!r}")
     major = int(match.group(1))
     minor = int(match.group(2)) if match.group(2) is not None else 99
-    if not 8 <= major <= 13:
-        raise ConfigError(f"LARAVEL_VERSION: supported majors are 10 to 13, got {raw!r}")
+    if not compat.is_supported_major(major):
+        raise ConfigError(f"LARAVEL_VERSION: supported majors are {compat.supported_range_text()}, got {raw!r}")
     return major, minor
 
 
@@ -484,7 +485,7 @@ def _apply_db_url(cfg: DatabaseConnectionConfig) -> DatabaseConnectionConfig:
 
 
 def _redis(env: _Env, version: tuple[int, int]) -> RedisConfig:
-    separator = "-" if version >= (12, 0) else "_"
+    separator = "-" if compat.slugs_use_hyphens(version) else "_"
     app_slug = slug(env.req("APP_NAME", "laravel"), separator)
     prefix = env.req("REDIS_PREFIX", f"{app_slug}{separator}database{separator}")
     scheme = env.req("REDIS_SCHEME", "tcp")
@@ -541,14 +542,10 @@ def _redis(env: _Env, version: tuple[int, int]) -> RedisConfig:
 
 
 def _cache(env: _Env, version: tuple[int, int]) -> CacheConfig:
-    if version >= (12, 0):
-        default_prefix = slug(env.req("APP_NAME", "laravel"), "-") + "-cache-"
-    elif version >= (9, 0):
-        default_prefix = slug(env.req("APP_NAME", "laravel"), "_") + "_cache_"
-    else:
-        default_prefix = slug(env.req("APP_NAME", "laravel"), "_") + "_cache"
-    store_var = "CACHE_STORE" if version >= (11, 0) else "CACHE_DRIVER"
-    default_store = env.str(store_var) or env.str("CACHE_DRIVER") or ("database" if version >= (11, 0) else "file")
+    separator = "-" if compat.slugs_use_hyphens(version) else "_"
+    default_prefix = f"{slug(env.req('APP_NAME', 'laravel'), separator)}{separator}cache{separator}"
+    store_var = compat.cache_store_variable(version)
+    default_store = env.str(store_var) or env.str("CACHE_DRIVER") or compat.default_cache_store(version)
     stores = {
         "array": CacheStoreConfig(name="array", driver="array"),
         "database": CacheStoreConfig(

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from laravel_queue import compat
 from laravel_queue.drivers import redis_scripts
 from laravel_queue.drivers.base import ControlledPop, Queue
 from laravel_queue.job import InvalidPayloadError, Job
@@ -289,7 +290,7 @@ class RedisQueue(Queue):
         if self._scripts_keep_db is None:
             try:
                 version = str(self.client.info("server").get("redis_version", "0"))
-                self._scripts_keep_db = int(version.split(".")[0]) >= 7
+                self._scripts_keep_db = compat.redis_scripts_keep_db(version)
             except Exception as exc:  # INFO denied or unreachable: keep the plain path
                 log.info("Redis version unknown (%s); restart/pause keys read separately", exc)
                 self._scripts_keep_db = False
