@@ -81,6 +81,10 @@ class Queue(ABC):
         worker reaches several times Laravel's throughput without changing what is stored.
         """
 
+    #: True when `control_keys` takes `pause_all_key` (Laravel 13's `illuminate:queues:paused`)
+    #: and `pop_with_control` reads it with the queue's own pause key.
+    reads_pause_all_key = False
+
     def control_keys(
         self, store: CacheStore, *, restart_key: str, paused_keys: Mapping[str, str]
     ) -> ControlKeys | None:

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any
 
+from laravel_queue import compat
 from laravel_queue.connections import Connections
 from laravel_queue.drivers.base import Queue
 from laravel_queue.job import InvalidPayloadError, Job
@@ -255,6 +256,9 @@ class Worker:
     def _read_control(self, connection_name: str, queues: list[str]) -> tuple[Any, set[str]]:
         """The restart timestamp and the paused queues, in one cache round trip."""
         keys = [RESTART_KEY] + [paused_key(connection_name, q) for q in queues]
+        pause_all = compat.pause_all_key(self.settings.laravel_version)  # 13.x: queue:pause --all
+        if pause_all is not None:
+            keys.append(pause_all)
         try:
             values = self.cache().many(keys)
         except Exception as exc:  # no cache: Laravel then neither restarts nor pauses
@@ -262,7 +266,9 @@ class Worker:
                 log.warning("cache store unavailable, restart/pause signals not read: %s", exc)
                 self._cache_error_logged = True
             return self._last_restart, set()
-        paused = {q for q, value in zip(queues, values[1:], strict=True) if value}
+        paused = {q for q, value in zip(queues, values[1 : 1 + len(queues)], strict=True) if value}
+        if pause_all is not None and values[-1]:
+            paused = set(queues)
         return values[0], paused
 
     def _control_keys(self, queue: Queue, queues: list[str]) -> Any:
@@ -272,11 +278,15 @@ class Worker:
         SQLite/MySQL: a database cache store on the queue's connection, read inside the pop
         transaction. Otherwise (None) the worker reads the store once per iteration.
         """
+        pause_all = compat.pause_all_key(self.settings.laravel_version)
+        if pause_all is not None and not queue.reads_pause_all_key:
+            return None  # the pop cannot read the global key too: read the store each iteration
         try:
             control = queue.control_keys(
                 self.cache(),
                 restart_key=RESTART_KEY,
                 paused_keys={q: paused_key(queue.connection_name, q) for q in queues},
+                **({"pause_all_key": pause_all} if pause_all is not None else {}),
             )
         except Exception as exc:  # no usable cache: the per-iteration read logs it
             log.debug("restart/pause keys not read by the pop: %s", exc)
