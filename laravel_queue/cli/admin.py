@@ -97,11 +97,15 @@ def restart(env_file: EnvFileOption = None, app: AppOption = None) -> None:
     Console().info("Broadcasting queue restart signal.")
 
 
-QueueArgument = Annotated[str, typer.Argument(metavar="[CONNECTION:]QUEUE", help="The queue, as connection:queue.")]
+OptionalQueueArgument = Annotated[
+    str | None, typer.Argument(metavar="[CONNECTION:]QUEUE", help="The queue, as connection:queue.")
+]
+AllOption = Annotated[bool, typer.Option("--all", help="Every queue on every connection (Laravel 13).")]
 
 
 def pause(
-    queue: QueueArgument,
+    queue: OptionalQueueArgument = None,
+    all_queues: AllOption = False,
     ttl: Annotated[
         int | None, typer.Option("--ttl", help="Seconds until the pause ends by itself (default: until resumed).")
     ] = None,
@@ -110,8 +114,15 @@ def pause(
 ) -> None:
     """Pause job processing for a specific queue."""
     from laravel_queue.ops.monitor import parse_queue_argument
+    from laravel_queue.ops.pause_all import pause_all
     from laravel_queue.worker.worker import paused_key
 
+    if all_queues:
+        with connected(env_file, app) as connections:
+            pause_all(connections)
+        Console().info("Job processing on all queues has been paused.")
+        return
+    queue = _required_queue(queue)
     with connected(env_file, app) as connections:
         connection, name = parse_queue_argument(queue, connections.settings.queue.default)
         cache = connections.cache()
@@ -122,15 +133,34 @@ def pause(
     Console().info(f"Job processing on queue [{connection}:{name}] has been paused.")
 
 
-def resume(queue: QueueArgument, env_file: EnvFileOption = None, app: AppOption = None) -> None:
+def resume(
+    queue: OptionalQueueArgument = None,
+    all_queues: AllOption = False,
+    env_file: EnvFileOption = None,
+    app: AppOption = None,
+) -> None:
     """Resume job processing for a paused queue."""
     from laravel_queue.ops.monitor import parse_queue_argument
+    from laravel_queue.ops.pause_all import resume_all
     from laravel_queue.worker.worker import paused_key
 
+    if all_queues:
+        with connected(env_file, app) as connections:
+            resume_all(connections)
+        Console().info("Job processing on all queues has been resumed.")
+        return
+    queue = _required_queue(queue)
     with connected(env_file, app) as connections:
         connection, name = parse_queue_argument(queue, connections.settings.queue.default)
         connections.cache().forget(paused_key(connection, name))
     Console().info(f"Job processing on queue [{connection}:{name}] has been resumed.")
+
+
+def _required_queue(queue: str | None) -> str:
+    if not queue:
+        Console().error("A queue name is required unless the --all option is used.")
+        raise typer.Exit(1)
+    return queue
 
 
 def prune_batches(
