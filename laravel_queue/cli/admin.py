@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -118,9 +119,7 @@ def pause(
     from laravel_queue.worker.worker import paused_key
 
     if all_queues:
-        with connected(env_file, app) as connections:
-            pause_all(connections)
-        Console().info("Job processing on all queues has been paused.")
+        _on_all_queues(pause_all, env_file, app, "paused")
         return
     queue = _required_queue(queue)
     with connected(env_file, app) as connections:
@@ -145,15 +144,26 @@ def resume(
     from laravel_queue.worker.worker import paused_key
 
     if all_queues:
-        with connected(env_file, app) as connections:
-            resume_all(connections)
-        Console().info("Job processing on all queues has been resumed.")
+        _on_all_queues(resume_all, env_file, app, "resumed")
         return
     queue = _required_queue(queue)
     with connected(env_file, app) as connections:
         connection, name = parse_queue_argument(queue, connections.settings.queue.default)
         connections.cache().forget(paused_key(connection, name))
     Console().info(f"Job processing on queue [{connection}:{name}] has been resumed.")
+
+
+def _on_all_queues(action: Callable[[Any], None], env_file: Any, app: Any, done: str) -> None:
+    """`--all`: write or forget the global pause key; refused (exit 1) before Laravel 13."""
+    from laravel_queue.errors import ConfigurationError
+
+    try:
+        with connected(env_file, app) as connections:
+            action(connections)
+    except ConfigurationError as exc:
+        Console().error(str(exc))
+        raise typer.Exit(1) from None
+    Console().info(f"Job processing on all queues has been {done}.")
 
 
 def _required_queue(queue: str | None) -> str:
