@@ -7,8 +7,8 @@ Restart and pause write the same cache keys and values PHP writes (spec ยง8.9, ย
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 import typer
