@@ -101,6 +101,7 @@ class DebounceCheck:
 
     def __init__(self, connections: Any) -> None:
         self.connections = connections
+        self._warned: set[str] = set()
 
     def superseded(self, job: Job, prepared: Any) -> bool:
         version = self.connections.settings.laravel_version
@@ -111,6 +112,7 @@ class DebounceCheck:
         options = getattr(handler, "options", None)
         cache = self.connections.cache(getattr(options, "debounce_via", None))
         if not superseded(job, command, cache, version, options):
+            self._warn_if_undeclared(job, command, options)
             return False
         log.info(
             "%s debounced: a newer dispatch superseded it; deleted without running",
@@ -118,6 +120,20 @@ class DebounceCheck:
             extra={"laravel_queue_event": "job_debounced", "job_uuid": job.uuid},
         )
         return True
+
+
+    def _warn_if_undeclared(self, job: Job, command: Any, options: Any) -> None:
+        """Once per class: a debounced job whose id we cannot know (PHP's `debounceId()` method)."""
+        if getattr(options, "debounce_id", None) is not None or "debounceId" in command.properties:
+            return
+        name = job.display_name
+        if name not in self._warned:
+            self._warned.add(name)
+            log.warning(
+                "%s is debounced but its debounceId() is not declared here (@handles(..., debounce_id=...)); "
+                "without it the token is looked up under the id \"\" and superseded jobs run",
+                name,
+            )
 
 
 @dataclass(frozen=True)
