@@ -27,7 +27,7 @@ VOLATILE = ("uuid", "createdAt", "id")
 
 
 def producer_registry(handled: list[str] | None = None) -> Registry:
-    """What the PHP classes declare: #[DebounceFor(3)] + debounceId(); ShouldBeUnique + #[UniqueFor(120)] + uniqueId()."""
+    """The PHP classes' declarations: #[DebounceFor(3)], debounceId(); ShouldBeUnique, #[UniqueFor(120)], uniqueId()."""
     registry = Registry()
 
     def record(job: Any, command: Any) -> None:
