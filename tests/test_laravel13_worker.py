@@ -75,13 +75,35 @@ def test_pause_all_stops_every_queue_until_resumed(
         result = runner.invoke(app, ["queue:pause", "--all"], env=env)
         assert result.exit_code == 0 and "Job processing on all queues has been paused." in result.stdout
         assert conns.cache().get(GLOBAL_PAUSE) is True
-        # the daemon (per-iteration control read, and the pop-with-control path) and --once
+        assert Worker(conns)._control_keys(conns.queue(driver), ["emails"]) is not None  # the pop reads it too
+        # the daemon (its pops read the control keys) and --once (one cache read)
         assert worker(conns, registry, stop_when_empty=True).daemon(driver, ["default", "emails"]) == 0
         worker(conns, registry).run_next_job(driver, ["emails"])
         assert handled == []
         result = runner.invoke(app, ["queue:resume", "--all"], env=env)
         assert result.exit_code == 0 and "Job processing on all queues has been resumed." in result.stdout
         assert worker(conns, registry, stop_when_empty=True).daemon(driver, ["default", "emails"]) == 0
+        assert handled == ["plain-1"]
+    finally:
+        conns.close()
+
+
+def test_each_engines_controlled_pop_reads_the_global_key(db_env: dict[str, str]) -> None:
+    """SQLite (SELECT in the pop's transaction), MariaDB (one trip), PostgreSQL (one statement)."""
+    conns = Connections(load_settings(environ={**db_env, "LARAVEL_VERSION": "13", "CACHE_STORE": "database"}))
+    try:
+        migrate(conns.db())
+        handled: list[str] = []
+        registry = Registry()
+        registry.register(PING, lambda job, command: handled.append(command["tag"]))
+        conns.queue("database").push_raw(plain_payload(), "default")
+        conns.cache().forever(GLOBAL_PAUSE, True)
+        assert Worker(conns)._control_keys(conns.queue("database"), ["default"]) is not None
+        assert worker(conns, registry, stop_when_empty=True).daemon("database", ["default"]) == 0
+        assert handled == []
+        conns.cache().forget(GLOBAL_PAUSE)
+        conns.cache().forever("illuminate:queue:paused:database:other", True)  # another queue's pause
+        assert worker(conns, registry, stop_when_empty=True).daemon("database", ["default"]) == 0
         assert handled == ["plain-1"]
     finally:
         conns.close()

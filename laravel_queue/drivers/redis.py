@@ -55,6 +55,7 @@ class ControlKeys:
     cache_db: int
     restart: str
     paused: Mapping[str, str]  # queue name -> its paused key
+    pause_all: str | None = None  # Laravel 13's global paused key, read after the queue's
 
     def encode(self, value: Any) -> bytes:
         from laravel_queue.cache.redis import encode_value
@@ -250,8 +251,11 @@ class RedisQueue(Queue):
         """
         keys = self.keys(queue)
         script_keys = [keys.queue, keys.reserved, keys.notify, keys.delayed, control.restart, control.paused[keys.name]]
+        if control.pause_all is not None:
+            script_keys.append(control.pause_all)
         args = self._pop_args(migrate="1" if self.retry_after is None else "2")
         args += [control.cache_db, self._db(), "0" if restart is None else "1", b"" if restart is None else restart]
+        args.append(len(script_keys) - 5)  # how many paused keys
         if ack is not None:
             self._attach_ack(ack, keys, script_keys, args)
         reply = self._hot.run(self._pop_control, script_keys, args)
@@ -260,8 +264,15 @@ class RedisQueue(Queue):
         job = self._finish_pop(keys, index, reply[1], reply[2], reply[3])
         return ControlledPop(job, restart, None, None)
 
+    reads_pause_all_key = True
+
     def control_keys(
-        self, store: CacheStore, *, restart_key: str, paused_keys: Mapping[str, str]
+        self,
+        store: CacheStore,
+        *,
+        restart_key: str,
+        paused_keys: Mapping[str, str],
+        pause_all_key: str | None = None,
     ) -> ControlKeys | None:
         """The keys for `pop_with_control`, or None when that cannot read `store` (use the store).
 
@@ -283,6 +294,7 @@ class RedisQueue(Queue):
             cache_db=int(theirs.get("db") or 0),
             restart=store.key(restart_key),
             paused={queue: store.key(key) for queue, key in paused_keys.items()},
+            pause_all=None if pause_all_key is None else store.key(pause_all_key),
         )
 
     def _server_scripts_keep_db(self) -> bool:

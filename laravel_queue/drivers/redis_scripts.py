@@ -120,25 +120,29 @@ return {job, reserved, attempts}
 )
 
 # Not Laravel's: the worker's per-iteration cache reads (`illuminate:queue:restart` and
-# the queue's `illuminate:queue:paused:<connection>:<queue>`) done inside the pop, for a
+# the queue's `illuminate:queue:paused:<connection>:<queue>`, with Laravel 13 also the
+# global `illuminate:queues:paused`) done inside the pop, for a
 # cache store on another database of the same server. Redis >= 7.0 only: from 7.0 a
 # SELECT inside a script no longer changes the calling connection's database.
 # Order as a PHP worker's: the previous job's ZREM, the restart read, the pause read,
 # and only then (restart unchanged, queue not paused) the migrations and the pop.
 # KEYS: queues:Q, queues:Q:reserved, queues:Q:notify, queues:Q:delayed,
-#       restart key, paused key (physical names on the cache db) [, ack's reserved zset]
+#       restart key, paused key [, global paused key] (physical names on the cache db)
+#       [, ack's reserved zset]
 # ARGV: reservation expiry, now, migration limit, migrate mode, cache db, queue db,
-#       restart expectation ('0' = absent, '1' = the value in ARGV[8]), expected value
-#       [, ack's reserved copy]
+#       restart expectation ('0' = absent, '1' = the value in ARGV[8]), expected value,
+#       number of paused keys (1 or 2) [, ack's reserved copy]
 # Returns {0, payload | false, reserved copy | false, attempts | false} when it popped (or
 # found nothing): the restart value was the expected one and the queue not paused; else
 # {1 | 2, false, false, false, restart value | false, paused value | false}, 1 = the restart
-# value is not the expected one, 2 = the paused key holds a value; nothing was popped.
+# value is not the expected one, 2 = a paused key holds a value (the first that does is
+# returned); nothing was popped.
 POP_WITH_CONTROL = (
     _MIGRATE_FUNCTION
     + """
-if #KEYS == 7 then
-    redis.call('zrem', KEYS[7], ARGV[9])
+local last_paused = 5 + tonumber(ARGV[9])
+if #KEYS == last_paused + 1 then
+    redis.call('zrem', KEYS[last_paused + 1], ARGV[10])
 end
 
 local other_db = ARGV[5] ~= ARGV[6]
@@ -146,7 +150,12 @@ if other_db then
     redis.call('select', ARGV[5])
 end
 local restart = redis.call('get', KEYS[5])
-local paused = redis.call('get', KEYS[6])
+local paused = false
+for i = 6, last_paused do
+    if paused == false then
+        paused = redis.call('get', KEYS[i])
+    end
+end
 if other_db then
     redis.call('select', ARGV[6])
 end
