@@ -4,13 +4,16 @@
 run against a database PHP already migrated. Column names, types, nullability, defaults
 and index names follow `0001_01_01_000001_create_cache_table.php` and
 `0001_01_01_000002_create_jobs_table.php` through Laravel's MySQL / PostgreSQL / SQLite
-grammars (laravel-compat.md §6.1, §10.1, §11.2, §13.2).
+grammars (laravel-compat.md §6.1, §10.1, §11.2, §13.2). With `version` 13 the tables follow
+Laravel 13's framework stubs: `jobs.attempts` unsignedSmallInteger, and `failed_jobs`'
+connection/queue as string(255) with an index on (connection, queue, failed_at).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from laravel_queue import compat
 from laravel_queue.db import Database
 
 # Column types per Blueprint method: (mysql, pgsql, sqlite).
@@ -26,6 +29,7 @@ _TYPES: dict[str, tuple[str, str, str]] = {
     "longText": ("longtext", "text", "text"),
     "integer": ("int", "integer", "integer"),
     "unsignedTinyInteger": ("tinyint unsigned", "smallint", "integer"),
+    "unsignedSmallInteger": ("smallint unsigned", "smallint", "integer"),
     "unsignedInteger": ("int unsigned", "integer", "integer"),
     "timestampUseCurrent": (
         "timestamp not null default CURRENT_TIMESTAMP",
@@ -47,7 +51,7 @@ class Column:
 class TableSpec:
     columns: tuple[Column, ...]
     primary: str | None = None  # a non-increment primary key column
-    indexes: tuple[str, ...] = ()
+    indexes: tuple[str | tuple[str, ...], ...] = ()  # a column, or the columns of a compound index
     uniques: tuple[str, ...] = ()
 
 
@@ -87,6 +91,28 @@ _FAILED_COMMON = (
 )
 FAILED_JOBS = TableSpec(columns=(Column("id", "id"), Column("uuid", "string"), *_FAILED_COMMON), uniques=("uuid",))
 FAILED_JOBS_LEGACY = TableSpec(columns=(Column("id", "id"), *_FAILED_COMMON))
+_FAILED_INDEX_13 = ("connection", "queue", "failed_at")
+
+
+def _laravel13_failed_jobs(spec: TableSpec) -> TableSpec:
+    """failed_jobs as Laravel 13 creates it: connection/queue strings, indexed with failed_at."""
+    columns = tuple(Column(c.name, "string") if c.name in ("connection", "queue") else c for c in spec.columns)
+    return replace(spec, columns=columns, indexes=(*spec.indexes, _FAILED_INDEX_13))
+
+
+def _laravel13_jobs(spec: TableSpec) -> TableSpec:
+    columns = tuple(Column(c.name, "unsignedSmallInteger") if c.name == "attempts" else c for c in spec.columns)
+    return replace(spec, columns=columns)
+
+
+def table_specs(version: tuple[int, int], *, failed_uuids: bool = True) -> dict[str, TableSpec]:
+    """The specs of one Laravel version: {"jobs", "job_batches", "failed_jobs", "cache", "cache_locks"}."""
+    jobs, failed = JOBS, FAILED_JOBS if failed_uuids else FAILED_JOBS_LEGACY
+    if compat.jobs_attempts_small_int(version):
+        jobs = _laravel13_jobs(jobs)
+    if compat.failed_jobs_connection_queue_strings(version):
+        failed = _laravel13_failed_jobs(failed)
+    return {"jobs": jobs, "job_batches": JOB_BATCHES, "failed_jobs": failed, "cache": CACHE, "cache_locks": CACHE_LOCKS}
 CACHE = TableSpec(
     columns=(Column("key", "string"), Column("value", "mediumText"), Column("expiration", "integer")),
     primary="key",
@@ -135,12 +161,14 @@ def create_table_sql(db: Database, table: str, spec: TableSpec) -> list[str]:
         create += " default character set utf8mb4 collate 'utf8mb4_unicode_ci'"
     statements = [create]
     index_base = (db.prefix + table).replace(".", "_").replace("-", "_").lower()
-    for column in spec.indexes:
-        index = q(f"{index_base}_{column}_index")
+    for indexed in spec.indexes:
+        names = (indexed,) if isinstance(indexed, str) else indexed
+        index = q(f"{index_base}_{'_'.join(names)}_index")
+        listed = ", ".join(q(name) for name in names)
         if db.dialect == "mysql":
-            statements.append(f"alter table {wrapped} add index {index}({q(column)})")
+            statements.append(f"alter table {wrapped} add index {index}({listed})")
         else:
-            statements.append(f"create index {index} on {wrapped} ({q(column)})")
+            statements.append(f"create index {index} on {wrapped} ({listed})")
     for column in spec.uniques:
         index = q(f"{index_base}_{column}_unique")
         if db.dialect == "mysql":
@@ -161,17 +189,19 @@ def migrate(
     cache_table: str | None = "cache",
     lock_table: str | None = "cache_locks",
     failed_uuids: bool = True,
+    version: tuple[int, int] = compat.DEFAULT_VERSION,
 ) -> list[str]:
     """Create the absent tables on `db` (None skips one); returns the names created.
 
     `failed_uuids=False` creates the legacy `failed_jobs` shape (no `uuid` column) that the
-    `database` failed-job driver writes to."""
+    `database` failed-job driver writes to. `version` picks the Laravel release's shapes."""
+    specs = table_specs(version, failed_uuids=failed_uuids)
     plan = [
-        (jobs_table, JOBS),
-        (batches_table, JOB_BATCHES),
-        (failed_table, FAILED_JOBS if failed_uuids else FAILED_JOBS_LEGACY),
-        (cache_table, CACHE),
-        (lock_table, CACHE_LOCKS),
+        (jobs_table, specs["jobs"]),
+        (batches_table, specs["job_batches"]),
+        (failed_table, specs["failed_jobs"]),
+        (cache_table, specs["cache"]),
+        (lock_table, specs["cache_locks"]),
     ]
     created: list[str] = []
     for table, spec in plan:

@@ -73,7 +73,9 @@ def migrate_command(
                 "lock_table": None, **tables,
             }
             _ensure_sqlite_directory(settings, connection)
-            created = migrate_tables(connections.db(connection), **arguments)  # type: ignore[arg-type]
+            created = migrate_tables(
+                connections.db(connection), **arguments, version=settings.laravel_version  # type: ignore[arg-type]
+            )
             for table in created:
                 typer.echo(f"Created table [{table}] on connection [{connection}].")
             created_any = created_any or bool(created)

@@ -44,10 +44,17 @@ class _SqlFailedJobProvider(FailedJobProvider):
     key_column = "id"
 
     def __init__(
-        self, db: Database, table: str = "failed_jobs", *, timezone: str = "UTC", clock: Callable[[], float] = time.time
+        self,
+        db: Database,
+        table: str = "failed_jobs",
+        *,
+        timezone: str = "UTC",
+        clock: Callable[[], float] = time.time,
+        name_limit: int | None = None,
     ) -> None:
         self.db = db
         self.table_name = table
+        self.name_limit = name_limit  # Laravel 13: connection/queue are string(255)
         self.tz = ZoneInfo(timezone)
         self.clock = clock
 
@@ -85,8 +92,8 @@ class _SqlFailedJobProvider(FailedJobProvider):
 
     def _insert_params(self, connection: str, queue: str, payload: str, exception: str) -> dict[str, Any]:
         return {
-            "connection": connection,
-            "queue": queue,
+            "connection": connection[: self.name_limit],
+            "queue": queue[: self.name_limit],
             "payload": payload,
             "exception": as_utf8(exception),
             "failed_at": self._format(self.now()),

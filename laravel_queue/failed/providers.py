@@ -7,8 +7,9 @@ id-keyed table (Laravel: `isset($config['table'])`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from laravel_queue import compat
 from laravel_queue.failed.base import FailedJobProvider
 
 if TYPE_CHECKING:
@@ -39,11 +40,20 @@ def provider_from_config(connections: Connections) -> FailedJobProvider:
     if driver == "database-uuids":
         from laravel_queue.failed.database import DatabaseUuidFailedJobProvider
 
-        return DatabaseUuidFailedJobProvider(connections.db(failed.database), failed.table, timezone=timezone)
+        return DatabaseUuidFailedJobProvider(
+            connections.db(failed.database), failed.table, timezone=timezone, name_limit=_name_limit(settings)
+        )
     if failed.table:
         from laravel_queue.failed.database import DatabaseFailedJobProvider
 
-        return DatabaseFailedJobProvider(connections.db(failed.database), failed.table, timezone=timezone)
+        return DatabaseFailedJobProvider(
+            connections.db(failed.database), failed.table, timezone=timezone, name_limit=_name_limit(settings)
+        )
     from laravel_queue.failed.null import NullFailedJobProvider
 
     return NullFailedJobProvider()
+
+
+def _name_limit(settings: Any) -> int | None:
+    """Laravel 13's failed_jobs.connection/queue are string(255): longer names are cut to fit."""
+    return 255 if compat.failed_jobs_connection_queue_strings(settings.laravel_version) else None
