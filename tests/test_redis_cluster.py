@@ -133,3 +133,33 @@ def test_cluster_client_and_full_job_cycle(cluster: Connections, redis_prefix: s
     finally:
         for name in ("{default}", "{other}"):
             queue.clear(name)
+
+
+def test_laravel_13_hash_tags_plain_queue_names(cluster_nodes: list[int], redis_prefix: str) -> None:
+    """13.x RedisQueue::getQueueRedisKey on a cluster: `queues:{emails}`, a tagged name kept as is."""
+    env = {
+        "QUEUE_CONNECTION": "redis",
+        "LARAVEL_VERSION": "13",
+        "REDIS_PREFIX": redis_prefix,
+        "REDIS_CLUSTER_NODES": ",".join(f"127.0.0.1:{p}" for p in cluster_nodes),
+    }
+    conns = Connections(load_settings(environ=env))
+    try:
+        queue = conns.queue("redis")
+        assert isinstance(queue, RedisQueue)
+        keys = queue.keys("emails")
+        assert keys.queue == f"{redis_prefix}queues:{{emails}}"
+        assert keys.delayed == f"{redis_prefix}queues:{{emails}}:delayed"
+        assert queue.keys("{shop}:emails").queue == f"{redis_prefix}queues:{{shop}}:emails"
+        queue.push_raw(payload("a"), "emails")
+        job = queue.pop("emails")
+        assert job is not None and job.job_id == "id-a" and job.queue == "emails"
+        job.delete()
+        assert queue.size("emails") == 0
+    finally:
+        conns.close()
+    twelve = Connections(load_settings(environ={**env, "LARAVEL_VERSION": "12"}))
+    try:
+        assert twelve.queue("redis").keys("emails").queue == f"{redis_prefix}queues:emails"  # type: ignore[attr-defined]
+    finally:
+        twelve.close()

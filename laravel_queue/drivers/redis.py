@@ -68,14 +68,22 @@ class ControlKeys:
         return decode_value(raw)
 
 
+def has_hash_tag(name: str) -> bool:
+    """Redis Cluster's rule: a `{...}` with something inside decides the slot."""
+    start = name.find("{")
+    end = name.find("}", start + 1) if start >= 0 else -1
+    return end > start + 1
+
+
 class _QueueKeys:
     """The four physical keys of one queue name."""
 
     __slots__ = ("delayed", "name", "notify", "queue", "reserved")
 
-    def __init__(self, prefix: str, name: str) -> None:
+    def __init__(self, prefix: str, name: str, hash_tag: bool = False) -> None:
         self.name = name
-        self.queue = f"{prefix}queues:{name}"
+        tagged = f"{{{name}}}" if hash_tag and not has_hash_tag(name) else name
+        self.queue = f"{prefix}queues:{tagged}"
         self.delayed = f"{self.queue}:delayed"
         self.reserved = f"{self.queue}:reserved"
         self.notify = f"{self.queue}:notify"
@@ -148,7 +156,9 @@ class RedisQueue(Queue):
         block_for: float | None = None,
         migration_batch_size: int = -1,
         clock: Callable[[], float] = time.time,
+        hash_tag_keys: bool = False,
     ) -> None:
+        """`hash_tag_keys` (Laravel 13 on a cluster): `queues:{name}` unless the name has a tag."""
         super().__init__(connection_name=connection_name, default_queue=default_queue)
         self.client = client
         self.prefix = prefix
@@ -157,6 +167,7 @@ class RedisQueue(Queue):
         self.migration_batch_size = migration_batch_size
         self.clock = clock
         self._cluster = is_cluster(client)
+        self._hash_tag_keys = hash_tag_keys and self._cluster
         self._keys: dict[str, _QueueKeys] = {}
         self._secondary_queue_had_job = False
         self._push = client.register_script(redis_scripts.PUSH)
@@ -173,21 +184,23 @@ class RedisQueue(Queue):
     @classmethod
     def from_config(cls, connections: Connections, cfg: QueueConnectionConfig) -> RedisQueue:
         redis_name = cfg.connection or "default"
+        client = connections.redis(redis_name)
         return cls(
-            connections.redis(redis_name),
+            client,
             connection_name=cfg.name,
             default_queue=cfg.queue,
             prefix=redis_key_prefix(connections.settings, redis_name),
             retry_after=cfg.retry_after,
             block_for=cfg.block_for,
             migration_batch_size=cfg.migration_batch_size,
+            hash_tag_keys=compat.cluster_queue_keys_hash_tagged(connections.settings.laravel_version),
         )
 
     def keys(self, queue: str | None = None) -> _QueueKeys:
         name = self.get_queue(queue)
         keys = self._keys.get(name)
         if keys is None:
-            keys = self._keys[name] = _QueueKeys(self.prefix, name)
+            keys = self._keys[name] = _QueueKeys(self.prefix, name, self._hash_tag_keys)
         return keys
 
     def now(self) -> int:
