@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.laravel13 import RedisReplay, database_state, expected_redis_state, fixture
+from support.laravel13 import RedisReplay, database_state, expected_redis_state, fixture, redis13_connections
 
 from laravel_queue.bus.debounce import DebounceConfigError, acquire, debounce_key, token_ttl
 from laravel_queue.cache.array import ArrayStore
@@ -179,15 +179,8 @@ def test_debounce_key_hashes_a_display_name() -> None:
 
 @pytest.fixture
 def redis13(redis_env: dict[str, str], redis_server: tuple[str, int]) -> Iterator[tuple[Connections, RedisReplay]]:
-    conns = Connections(load_settings(environ={**redis_env, "LARAVEL_VERSION": "13", "QUEUE_FAILED_DRIVER": "null"}))
-    replay = RedisReplay(redis_server[0], redis_server[1], redis_env["REDIS_PREFIX"], redis_env["CACHE_PREFIX"])
-    yield conns, replay
-    for client in replay.clients.values():
-        keys = list(client.scan_iter(match=f"{replay.redis_prefix}*"))
-        if keys:
-            client.delete(*keys)
-    replay.close()
-    conns.close()
+    with redis13_connections(redis_env, redis_server) as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("case", ["debounced", "unique"])

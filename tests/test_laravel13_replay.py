@@ -22,6 +22,7 @@ from support.laravel13 import (
     expected_redis_state,
     fixture,
     load_database_state,
+    redis13_connections,
     traced_tags,
 )
 
@@ -144,16 +145,8 @@ def test_unique_lock_of_another_owner_is_kept(database13: Connections) -> None:
 
 @pytest.fixture
 def redis13(redis_env: dict[str, str], redis_server: tuple[str, int]) -> Iterator[tuple[Connections, RedisReplay]]:
-    env = {**redis_env, "LARAVEL_VERSION": "13.26", "QUEUE_FAILED_DRIVER": "null"}
-    conns = Connections(load_settings(environ=env))
-    replay = RedisReplay(redis_server[0], redis_server[1], redis_env["REDIS_PREFIX"], redis_env["CACHE_PREFIX"])
-    yield conns, replay
-    for client in replay.clients.values():
-        keys = list(client.scan_iter(match=f"{replay.redis_prefix}*"))
-        if keys:
-            client.delete(*keys)
-    replay.close()
-    conns.close()
+    with redis13_connections(redis_env, redis_server) as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("case", CASES)

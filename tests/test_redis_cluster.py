@@ -78,15 +78,18 @@ def cluster_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int
             proc.wait(10)
 
 
-@pytest.fixture
-def cluster(cluster_nodes: list[int], redis_prefix: str) -> Iterator[Connections]:
-    env = {
+def cluster_env(cluster_nodes: list[int], redis_prefix: str, **extra: str) -> dict[str, str]:
+    return {
         "QUEUE_CONNECTION": "redis",
-        "REDIS_QUEUE": "{default}",
         "REDIS_PREFIX": redis_prefix,
         "REDIS_CLUSTER_NODES": ",".join(f"127.0.0.1:{p}" for p in cluster_nodes),
+        **extra,
     }
-    conns = Connections(load_settings(environ=env))
+
+
+@pytest.fixture
+def cluster(cluster_nodes: list[int], redis_prefix: str) -> Iterator[Connections]:
+    conns = Connections(load_settings(environ=cluster_env(cluster_nodes, redis_prefix, REDIS_QUEUE="{default}")))
     yield conns
     conns.close()
 
@@ -137,12 +140,7 @@ def test_cluster_client_and_full_job_cycle(cluster: Connections, redis_prefix: s
 
 def test_laravel_13_hash_tags_plain_queue_names(cluster_nodes: list[int], redis_prefix: str) -> None:
     """13.x RedisQueue::getQueueRedisKey on a cluster: `queues:{emails}`, a tagged name kept as is."""
-    env = {
-        "QUEUE_CONNECTION": "redis",
-        "LARAVEL_VERSION": "13",
-        "REDIS_PREFIX": redis_prefix,
-        "REDIS_CLUSTER_NODES": ",".join(f"127.0.0.1:{p}" for p in cluster_nodes),
-    }
+    env = cluster_env(cluster_nodes, redis_prefix, LARAVEL_VERSION="13")
     conns = Connections(load_settings(environ=env))
     try:
         queue = conns.queue("redis")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from laravel_queue import compat
-from laravel_queue.bus.unique import declared_mode, xxh128_hex
+from laravel_queue.bus.unique import declared_id, declared_mode, xxh128_hex
 from laravel_queue.cache.base import CacheStore
 from laravel_queue.job import Job
 from laravel_queue.php import PhpObject
@@ -63,15 +63,8 @@ def command_owner(command: Any) -> str:
 
 
 def declared_debounce_id(options: Any, command: Any) -> Any:
-    """`debounceId()` (the registration's `debounce_id`), else the public `debounceId` property, else ""."""
-    declared = getattr(options, "debounce_id", None)
-    if callable(declared):
-        return declared(command)
-    if declared is not None:
-        return declared
-    if isinstance(command, PhpObject):
-        return command.get("debounceId", "")
-    return ""
+    """`debounceId()`: the registration's `debounce_id`, else the public `debounceId` property, else ""."""
+    return declared_id(options, command, "debounce_id", "debounceId")
 
 
 def key_for_job(job: Job, command: Any, options: Any) -> str:

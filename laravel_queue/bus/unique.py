@@ -150,15 +150,21 @@ def _key_names_other_class(key: str, command_name: str | None) -> bool:
     return "\\" in rest.split(":", 1)[0]  # a class name, and not ours
 
 
-def _declared_unique_id(options: Any, command: Any) -> Any:
-    declared = getattr(options, "unique_id", None)
+def declared_id(options: Any, command: Any, option: str, php_property: str) -> Any:
+    """A PHP `xxxId()` method's value: the registration's `option` (a value, or a function of
+    the command), else the command's public `php_property`, else ""."""
+    declared = getattr(options, option, None)
     if callable(declared):
         return declared(command)
     if declared is not None:
         return declared
     if isinstance(command, PhpObject):
-        return command.get("uniqueId", "")
+        return command.get(php_property, "")
     return ""
+
+
+def _declared_unique_id(options: Any, command: Any) -> Any:
+    return declared_id(options, command, "unique_id", "uniqueId")
 
 
 def resolve_unique_lock(

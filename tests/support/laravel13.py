@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from laravel_queue.config import load_settings
+from laravel_queue.connections import Connections
 from laravel_queue.payload import php_json_encode
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures" / "laravel13"
@@ -170,3 +174,22 @@ def _decoded(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw.decode()
+
+
+@contextmanager
+def redis13_connections(
+    redis_env: dict[str, str], redis_server: tuple[str, int], version: str = "13.26"
+) -> Iterator[tuple[Connections, RedisReplay]]:
+    """Connections with Laravel 13's rules on the test's Redis, and a replay over its prefixes;
+    every key under the prefix is deleted afterwards."""
+    conns = Connections(load_settings(environ={**redis_env, "LARAVEL_VERSION": version, "QUEUE_FAILED_DRIVER": "null"}))
+    replay = RedisReplay(redis_server[0], redis_server[1], redis_env["REDIS_PREFIX"], redis_env["CACHE_PREFIX"])
+    try:
+        yield conns, replay
+    finally:
+        for client in replay.clients.values():
+            keys = list(client.scan_iter(match=f"{replay.redis_prefix}*"))
+            if keys:
+                client.delete(*keys)
+        replay.close()
+        conns.close()
