@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from laravel_queue.errors import JobOutcomeError
 from laravel_queue.php import PhpObject
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 MODEL_IDENTIFIER_CLASS = "Illuminate\\Contracts\\Database\\ModelIdentifier"
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(JobOutcomeError, LookupError):
     """Laravel's `ModelNotFoundException`: a single queued model no longer exists."""
 
 

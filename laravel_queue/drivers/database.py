@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from laravel_queue.db import ConcurrencyError, Database, DatabaseError, LostConnectionError, Statement
 from laravel_queue.drivers.base import ControlledPop, Queue
+from laravel_queue.errors import InternalError
 from laravel_queue.job import Job
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class UnreservableJobError(DatabaseError):
         self.job = job
 
 
-class FastPathDeclined(Exception):
+class FastPathDeclined(InternalError):
     """The one-round-trip pop failed without changing anything; use Laravel's protocol."""
 
 

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from laravel_queue.config import ConfigError
 from laravel_queue.drivers.base import Queue
+from laravel_queue.errors import ServiceConnectionError
 from laravel_queue.job import InvalidPayloadError, Job
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ _MESSAGE_GROUP_MARKER = 's:12:"messageGroup";'
 """How the Queueable trait's public `messageGroup` property appears in a serialized command."""
 
 
-class SqsQueueError(RuntimeError):
+class SqsQueueError(ServiceConnectionError, RuntimeError):
     """An SQS call that failed; names the operation, the queue URL and AWS's error code."""
 
     def __init__(self, operation: str, queue_url: str, code: str, message: str) -> None:

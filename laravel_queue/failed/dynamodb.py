@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from laravel_queue.drivers.sqs import aws_client, aws_errors
+from laravel_queue.errors import ServiceConnectionError
 from laravel_queue.failed.base import FailedJob, FailedJobProvider
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ WRITE_BATCH_SIZE = 25
 """Requests per `BatchWriteItem` call (the DynamoDB maximum)."""
 
 
-class DynamoDbFailedJobError(RuntimeError):
+class DynamoDbFailedJobError(ServiceConnectionError, RuntimeError):
     """A DynamoDB call that failed; names the operation, the table and AWS's error code."""
 
     def __init__(self, operation: str, table: str, code: str, message: str) -> None:
