@@ -17,8 +17,8 @@ from laravel_queue.errors import JobOutcomeError
 from laravel_queue.php import PhpObject
 
 if TYPE_CHECKING:
-    from laravel_queue.connections import Connections
     from laravel_queue.db import Database
+    from laravel_queue.resources import Resources
 
 MODEL_IDENTIFIER_CLASS = "Illuminate\\Contracts\\Database\\ModelIdentifier"
 
@@ -133,7 +133,7 @@ class ModelResolver:
         self,
         tables: Mapping[str, str | ModelTable],
         *,
-        connections: Connections | None = None,
+        connections: Resources | None = None,
         db: Database | None = None,
     ) -> None:
         if (connections is None) == (db is None):

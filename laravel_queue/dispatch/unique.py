@@ -14,7 +14,7 @@ from laravel_queue.registry import JobOptions
 
 if TYPE_CHECKING:
     from laravel_queue.cache.base import Lock
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 log = logging.getLogger("laravel_queue.dispatch")
 
@@ -50,7 +50,7 @@ class UniqueLock:
             log.warning("could not release unique lock %s after a failed dispatch", self.key, exc_info=True)
 
 
-def unique_lock_for(command: Any, resolved: Resolved, conns: Connections) -> UniqueLock | None:
+def unique_lock_for(command: Any, resolved: Resolved, conns: Resources) -> UniqueLock | None:
     """The lock `UniqueLock::acquire` would take for this command, or None when it is not unique."""
     from laravel_queue.bus.unique import declared_mode, unique_lock_key
 

@@ -36,7 +36,7 @@ from laravel_queue.support import str_random
 if TYPE_CHECKING:
     from laravel_queue.cache.base import CacheStore
     from laravel_queue.config.settings import QueueConnectionConfig
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 log = logging.getLogger("laravel_queue.redis")
 
@@ -116,7 +116,7 @@ class RedisQueue(Queue):
         self._give_back = client.register_script(redis_scripts.GIVE_BACK)
 
     @classmethod
-    def from_config(cls, connections: Connections, cfg: QueueConnectionConfig) -> RedisQueue:
+    def from_config(cls, connections: Resources, cfg: QueueConnectionConfig) -> RedisQueue:
         redis_name = cfg.connection or "default"
         return cls(
             connections.redis(redis_name),

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from laravel_queue.config import QueueConnectionConfig
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ class SqsQueue(Queue):
         self._secrets = tuple(s for s in secrets if s)
 
     @classmethod
-    def from_config(cls, connections: Connections | None, cfg: QueueConnectionConfig) -> SqsQueue:
+    def from_config(cls, connections: Resources | None, cfg: QueueConnectionConfig) -> SqsQueue:
         """Build from `queue.connections.<name>` (prefix, queue, suffix, region, credentials)."""
         if cfg.wait_time is not None and not 0 <= cfg.wait_time <= 20:
             raise ConfigError(f"SQS_WAIT_TIME: SQS long polling waits 0 to 20 seconds, got {cfg.wait_time}")

@@ -22,7 +22,7 @@ from laravel_queue.errors import ServiceConnectionError
 from laravel_queue.failed.base import FailedJob, FailedJobProvider
 
 if TYPE_CHECKING:
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 RETENTION_SECONDS = 7 * 24 * 3600
 """`expires_at` = `failed_at` + 7 days, for a DynamoDB TTL on that attribute (Laravel 11+)."""
@@ -61,7 +61,7 @@ class DynamoDbFailedJobProvider(FailedJobProvider):
         self._secrets = secrets
 
     @classmethod
-    def from_config(cls, connections: Connections) -> DynamoDbFailedJobProvider:
+    def from_config(cls, connections: Resources) -> DynamoDbFailedJobProvider:
         """Build from `queue.failed` (table, region, key, secret, endpoint) and `app.name`."""
         settings = connections.settings
         cfg = settings.queue.failed

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from laravel_queue.failed.base import FailedJobProvider
 
 if TYPE_CHECKING:
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 
-def provider_from_config(connections: Connections) -> FailedJobProvider:
+def provider_from_config(connections: Resources) -> FailedJobProvider:
     settings = connections.settings
     failed = settings.queue.failed
     driver = failed.driver

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from laravel_queue.db import ConcurrencyError, Database, DatabaseError, LostConnectionError, Statement
 from laravel_queue.drivers.base import ControlledPop, Queue
-from laravel_queue.drivers.database import pgsql
 from laravel_queue.drivers.database.job import DatabaseJob, UnreservableJobError
 from laravel_queue.drivers.database.mysql import OneTripPop, one_trip_pop
+from laravel_queue.drivers.database.pgsql import pop_controlled
 from laravel_queue.drivers.database.sql import BULK_COLUMNS, candidate_lock, laravel_statements
 from laravel_queue.errors import InternalError
 from laravel_queue.job import Job
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from laravel_queue.cache.base import CacheStore
     from laravel_queue.cache.database import DatabaseStore
     from laravel_queue.config.settings import QueueConnectionConfig
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 _BULK_CHUNK = 500
 
@@ -71,7 +71,7 @@ class DatabaseQueue(Queue):
         self._one_trip_sql: dict[str | None, OneTripPop] = {}  # MySQL pop, per cache table (None: no control)
 
     @classmethod
-    def from_config(cls, connections: Connections, cfg: QueueConnectionConfig) -> DatabaseQueue:
+    def from_config(cls, connections: Resources, cfg: QueueConnectionConfig) -> DatabaseQueue:
         return cls(
             connections.db(cfg.connection),
             table=cfg.table,
@@ -93,7 +93,7 @@ class DatabaseQueue(Queue):
     def _pgsql_pop_controlled(self, cache_table: str) -> str:
         sql = self._controlled_sql.get(cache_table)
         if sql is None:
-            sql = pgsql.pop_controlled(self.db, self.table_name, cache_table, candidate_lock(self.db))
+            sql = pop_controlled(self.db, self.table_name, cache_table, candidate_lock(self.db))
             self._controlled_sql[cache_table] = sql
         return sql
 

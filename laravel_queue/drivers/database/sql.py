@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from laravel_queue.db import Database
-from laravel_queue.drivers.database import pgsql
+from laravel_queue.drivers.database.pgsql import pop_acked
 
 COLUMNS = ("queue", "attempts", "reserved_at", "available_at", "created_at", "payload")
 BULK_COLUMNS = tuple(sorted(COLUMNS))  # Laravel sorts columns of a multi-row insert
@@ -36,7 +36,7 @@ def laravel_statements(db: Database, table: str) -> dict[str, str]:
         "reserved": f"select count(*) as aggregate from {t} where {queue} and {q('reserved_at')} is not null",
         "oldest": f"select {q('available_at')} from {t} where {pending} order by {q('available_at')} asc limit 1",
         "clear": f"delete from {t} where {queue}",
-        **(pgsql.pop_acked(db, table, pop_lock) if db.dialect == "pgsql" else {}),
+        **(pop_acked(db, table, pop_lock) if db.dialect == "pgsql" else {}),
     }
 
 
