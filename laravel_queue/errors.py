@@ -39,5 +39,10 @@ class PayloadError(UserError):
     """A job payload or serialized value that cannot be read."""
 
 
+class JobOutcomeError(LaravelQueueError):
+    """Why a job or scheduled task ended as it did (attempts, timeout, `fail()`, a missing model):
+    recorded in failed_jobs or the log with Laravel's class name, not a fault of the package."""
+
+
 class InternalError(LaravelQueueError):
     """A condition inside the package (not the user's input); keeps its traceback."""

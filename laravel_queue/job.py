@@ -12,10 +12,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+from laravel_queue.errors import PayloadError
+
 CALL_QUEUED_HANDLER = "Illuminate\\Queue\\CallQueuedHandler@call"
 
 
-class InvalidPayloadError(ValueError):
+class InvalidPayloadError(PayloadError, ValueError):
     """The stored job body is not a Laravel payload (bad JSON or not an object)."""
 
 

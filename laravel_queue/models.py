@@ -13,16 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from laravel_queue.errors import JobOutcomeError
 from laravel_queue.php import PhpObject
 
 if TYPE_CHECKING:
-    from laravel_queue.connections import Connections
     from laravel_queue.db import Database
+    from laravel_queue.resources import Resources
 
 MODEL_IDENTIFIER_CLASS = "Illuminate\\Contracts\\Database\\ModelIdentifier"
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(JobOutcomeError, LookupError):
     """Laravel's `ModelNotFoundException`: a single queued model no longer exists."""
 
 
@@ -132,7 +133,7 @@ class ModelResolver:
         self,
         tables: Mapping[str, str | ModelTable],
         *,
-        connections: Connections | None = None,
+        connections: Resources | None = None,
         db: Database | None = None,
     ) -> None:
         if (connections is None) == (db is None):

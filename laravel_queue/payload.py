@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from laravel_queue import compat
+from laravel_queue.errors import PayloadError
 from laravel_queue.job import CALL_QUEUED_HANDLER, InvalidPayloadError, Job
 from laravel_queue.models import MODEL_IDENTIFIER_CLASS, replace_model_identifiers
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads, php_float
@@ -306,7 +307,7 @@ def string_job_payload(
 # -- data.command -----------------------------------------------------------------------------
 
 
-class CommandDecodeError(ValueError):
+class CommandDecodeError(PayloadError, ValueError):
     """`data.command` cannot be turned into a PHP object; the message says why and where."""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from laravel_queue.errors import ConfigurationError, PayloadError
 from laravel_queue.job import Job
 from laravel_queue.payload import CALL_QUEUED_HANDLER, decode_command, payload_dict, validation_summary
 
@@ -58,7 +59,7 @@ WRAPPER_CLASSES: Mapping[str, str | None] = {
 """Laravel classes that queue another object; jobs route by the wrapped object's class."""
 
 
-class UnknownJobError(LookupError):
+class UnknownJobError(ConfigurationError, LookupError):
     """No Python handler is registered for the job's PHP class."""
 
     def __init__(self, name: str, detail: str = "") -> None:
@@ -70,7 +71,7 @@ class UnknownJobError(LookupError):
         super().__init__(hint)
 
 
-class CommandValidationError(ValueError):
+class CommandValidationError(PayloadError, ValueError):
     """The command's properties do not fit the handler's model; the message names the field."""
 
 

@@ -1,4 +1,4 @@
-"""The Redis queue's hot path (`_HotPathConnection`): the worker's per-job EVALSHA written
+"""The Redis queue's hot path (`drivers.redis_transport.HotPathConnection`): the worker's per-job EVALSHA written
 with hiredis and read with `recv_into`, on a connection redis-py made, against a real Redis.
 
 Large replies, NOSCRIPT, error replies, the server killing the connection, a reply cut

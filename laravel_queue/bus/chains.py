@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from laravel_queue.errors import PayloadError
 from laravel_queue.job import Job
 from laravel_queue.payload import CONTEXT_KEY
 from laravel_queue.php import PhpObject, loads
@@ -29,7 +30,7 @@ from laravel_queue.worker.lifecycle import JobLifecycle
 log = logging.getLogger("laravel_queue.bus.chains")
 
 
-class ChainError(ValueError):
+class ChainError(PayloadError, ValueError):
     """The next element of `chained` is not a serialized PHP object."""
 
 
@@ -37,7 +38,7 @@ class ChainError(ValueError):
 
 
 def _queueable_defaults(version: tuple[int, int]) -> list[tuple[str, Any]]:
-    from laravel_queue.dispatch import queueable_defaults as defaults
+    from laravel_queue.dispatch.command import queueable_defaults as defaults
 
     return defaults(version)
 

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from laravel_queue.config import ConfigError
+from laravel_queue.errors import PayloadError
 
 if TYPE_CHECKING:
     from laravel_queue.config import Settings
 
 
-class DecryptError(ValueError):
+class DecryptError(PayloadError, ValueError):
     """The encrypted value cannot be read: bad envelope, wrong key or tampered data."""
 
 

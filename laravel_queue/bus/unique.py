@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from laravel_queue import compat
+from laravel_queue.errors import ConfigurationError
 from laravel_queue.job import Job
 from laravel_queue.payload import CONTEXT_KEY
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads
@@ -47,7 +48,7 @@ OWNER_PROPERTY = "uniqueLockOwner"
 _HASHED_NAME = re.compile(r"[0-9a-f]{32}:")
 
 
-class UniqueConfigError(ValueError):
+class UniqueConfigError(ConfigurationError, ValueError):
     """A registration declares `unique=` with a value Laravel has no equivalent for."""
 
 

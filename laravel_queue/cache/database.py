@@ -23,7 +23,7 @@ from laravel_queue.support import str_random
 
 if TYPE_CHECKING:
     from laravel_queue.config.settings import CacheStoreConfig
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 FOREVER_SECONDS = 315_360_000
 FLEXIBLE_CREATED = "illuminate:cache:flexible:created:"
@@ -54,7 +54,7 @@ class DatabaseStore(CacheStore):
         self.clock = clock
 
     @classmethod
-    def from_config(cls, connections: Connections, cfg: CacheStoreConfig) -> DatabaseStore:
+    def from_config(cls, connections: Resources, cfg: CacheStoreConfig) -> DatabaseStore:
         prefix = cfg.prefix if cfg.prefix is not None else connections.settings.cache.prefix
         return cls(
             connections.db(cfg.connection),

@@ -21,7 +21,7 @@ from laravel_queue.support import php_float_to_string, str_random
 
 if TYPE_CHECKING:
     from laravel_queue.config.settings import CacheStoreConfig, Settings
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 # KEYS: key   ARGV: value, seconds   (Laravel's `add`: set only when absent)
 ADD = "return redis.call('exists', KEYS[1]) < 1 and redis.call('setex', KEYS[1], ARGV[2], ARGV[1])"
@@ -135,7 +135,7 @@ class RedisStore(CacheStore):
         self._refresh_lock = lock_client.register_script(REFRESH_LOCK)
 
     @classmethod
-    def from_config(cls, connections: Connections, cfg: CacheStoreConfig) -> RedisStore:
+    def from_config(cls, connections: Resources, cfg: CacheStoreConfig) -> RedisStore:
         settings = connections.settings
         value_connection = cfg.connection or "default"
         lock_connection = cfg.lock_connection or value_connection

@@ -18,6 +18,7 @@ import typer
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
 from laravel_queue.connections import Connections
 from laravel_queue.ops.console import Console, Progress
+from laravel_queue.service_errors import service_errors
 
 HoursOption = Annotated[int | None, typer.Option("--hours", help="Only records that failed at least N hours ago.")]
 
@@ -27,7 +28,8 @@ def connected(env_file: Path | None, app: Path | None) -> Iterator[Connections]:
     """Connections for one command; any error ends it with a one-line message and exit 1."""
     connections = Connections(resolve_settings(env_file, app))
     try:
-        yield connections
+        with service_errors():  # Redis down: RedisUnavailableError, a UserError with a hint
+            yield connections
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:

@@ -11,6 +11,7 @@ import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
 from laravel_queue.config import Settings
+from laravel_queue.errors import ConfigurationError
 
 JobsOption = Annotated[
     str | None,
@@ -94,9 +95,12 @@ def work(
         from laravel_queue.ops.hooks import worker_events
 
         connections = Connections(settings)
-        events, metrics_server = worker_events(
-            settings, connection, queues, metrics_port=metrics_port, processes=concurrency
-        )
+        try:
+            events, metrics_server = worker_events(
+                settings, connection, queues, metrics_port=metrics_port, processes=concurrency
+            )
+        except ConfigurationError as exc:  # the library raises no typer types; the CLI shows a usage error
+            raise typer.BadParameter(str(exc).removeprefix("--metrics-port: "), param_hint="'--metrics-port'") from None
         try:
             worker = Worker(
                 connections, options=options, output=output, lifecycle=lifecycle_for(connections), events=events

@@ -11,11 +11,13 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from laravel_queue.config.errors import ConfigError
+
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*)$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class DotenvError(ValueError):
+class DotenvError(ConfigError):
     """A `.env` line that phpdotenv would also refuse."""
 
 

@@ -27,13 +27,14 @@ from urllib.parse import urlsplit
 
 from laravel_queue.config import ConfigError
 from laravel_queue.drivers.base import Queue
+from laravel_queue.errors import ServiceConnectionError
 from laravel_queue.job import InvalidPayloadError, Job
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from laravel_queue.config import QueueConnectionConfig
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ _MESSAGE_GROUP_MARKER = 's:12:"messageGroup";'
 """How the Queueable trait's public `messageGroup` property appears in a serialized command."""
 
 
-class SqsQueueError(RuntimeError):
+class SqsQueueError(ServiceConnectionError, RuntimeError):
     """An SQS call that failed; names the operation, the queue URL and AWS's error code."""
 
     def __init__(self, operation: str, queue_url: str, code: str, message: str) -> None:
@@ -239,7 +240,7 @@ class SqsQueue(Queue):
         self._secrets = tuple(s for s in secrets if s)
 
     @classmethod
-    def from_config(cls, connections: Connections | None, cfg: QueueConnectionConfig) -> SqsQueue:
+    def from_config(cls, connections: Resources | None, cfg: QueueConnectionConfig) -> SqsQueue:
         """Build from `queue.connections.<name>` (prefix, queue, suffix, region, credentials)."""
         if cfg.wait_time is not None and not 0 <= cfg.wait_time <= 20:
             raise ConfigError(f"SQS_WAIT_TIME: SQS long polling waits 0 to 20 seconds, got {cfg.wait_time}")

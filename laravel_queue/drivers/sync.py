@@ -15,7 +15,7 @@ from laravel_queue.job import Job
 
 if TYPE_CHECKING:
     from laravel_queue.config import QueueConnectionConfig
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 
 class SyncJob(Job):
@@ -48,7 +48,7 @@ class SyncQueue(Queue):
         self.encrypter = encrypter
 
     @classmethod
-    def from_config(cls, connections: Connections, cfg: QueueConnectionConfig) -> SyncQueue:
+    def from_config(cls, connections: Resources, cfg: QueueConnectionConfig) -> SyncQueue:
         encrypter = None
         if connections.settings.app.key is not None:
             from laravel_queue.bus.encryption import Encrypter

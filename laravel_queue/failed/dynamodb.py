@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from laravel_queue.drivers.sqs import aws_client, aws_errors
+from laravel_queue.errors import ServiceConnectionError
 from laravel_queue.failed.base import FailedJob, FailedJobProvider
 
 if TYPE_CHECKING:
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 RETENTION_SECONDS = 7 * 24 * 3600
 """`expires_at` = `failed_at` + 7 days, for a DynamoDB TTL on that attribute (Laravel 11+)."""
@@ -29,7 +30,7 @@ WRITE_BATCH_SIZE = 25
 """Requests per `BatchWriteItem` call (the DynamoDB maximum)."""
 
 
-class DynamoDbFailedJobError(RuntimeError):
+class DynamoDbFailedJobError(ServiceConnectionError, RuntimeError):
     """A DynamoDB call that failed; names the operation, the table and AWS's error code."""
 
     def __init__(self, operation: str, table: str, code: str, message: str) -> None:
@@ -60,7 +61,7 @@ class DynamoDbFailedJobProvider(FailedJobProvider):
         self._secrets = secrets
 
     @classmethod
-    def from_config(cls, connections: Connections) -> DynamoDbFailedJobProvider:
+    def from_config(cls, connections: Resources) -> DynamoDbFailedJobProvider:
         """Build from `queue.failed` (table, region, key, secret, endpoint) and `app.name`."""
         settings = connections.settings
         cfg = settings.queue.failed

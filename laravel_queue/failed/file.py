@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from laravel_queue.errors import ServiceConnectionError
 from laravel_queue.failed.base import FailedJob, FailedJobProvider
 from laravel_queue.failed.database import DATE_FORMAT, as_utf8, payload_uuid
 
@@ -31,7 +32,7 @@ LOCK_SECONDS = 5
 LOCK_WAIT_SECONDS = 10
 
 
-class LockTimeoutError(TimeoutError):
+class LockTimeoutError(ServiceConnectionError, TimeoutError):
     """Laravel's LockTimeoutException: the failed-jobs file stayed locked for 10 s."""
 
 

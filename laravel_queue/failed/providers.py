@@ -13,10 +13,10 @@ from laravel_queue import compat
 from laravel_queue.failed.base import FailedJobProvider
 
 if TYPE_CHECKING:
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
 
-def provider_from_config(connections: Connections) -> FailedJobProvider:
+def provider_from_config(connections: Resources) -> FailedJobProvider:
     settings = connections.settings
     failed = settings.queue.failed
     driver = failed.driver

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import typer
-
 from laravel_queue.config import Settings
+from laravel_queue.errors import ConfigurationError
 from laravel_queue.ops.metrics import MetricsServer, WorkerMetrics, start_metrics_server
 from laravel_queue.ops.monitor import QueueStatus, collect
 from laravel_queue.ops.tracing import JobTracer, tracing_configured
@@ -59,7 +58,7 @@ def worker_events(
             server = start_metrics_server(metrics, metrics_port, tries=max(1, processes))
         except OSError as exc:
             log.error("%s", exc)
-            raise typer.BadParameter(str(exc), param_hint="'--metrics-port'") from None
+            raise ConfigurationError(f"--metrics-port: {exc}") from None
         log.info("metrics on http://0.0.0.0:%d/metrics", server.port)
     if tracing_configured():
         JobTracer().attach(events)

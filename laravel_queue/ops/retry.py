@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from laravel_queue.connections import Connections
+from laravel_queue.errors import PayloadError
 from laravel_queue.failed.base import FailedJob, FailedJobProvider
 from laravel_queue.payload import php_json_encode_escaped
 
@@ -30,7 +31,7 @@ _RANGE = re.compile(r"([0-9]+)-([0-9]+)")
 _QUOTED = re.compile(r'"([^"]+)"')
 
 
-class RetryError(ValueError):
+class RetryError(PayloadError, ValueError):
     """A failed job that cannot be re-pushed; its record is kept."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from laravel_queue.errors import PayloadError
 
-class PhpUnserializeError(ValueError):
+
+class PhpUnserializeError(PayloadError, ValueError):
     """Malformed or unsupported PHP-serialized data.
 
     `offset` is the byte offset in the input where the problem was found, so a

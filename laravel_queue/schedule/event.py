@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from laravel_queue.errors import ConfigurationError
 from laravel_queue.schedule.commands import escape_argument, normalize_command
 from laravel_queue.schedule.frequencies import ManagesFrequencies
 from laravel_queue.schedule.timing import is_due, validate_expression, zone
@@ -33,7 +34,7 @@ DEFAULT_OUTPUT = "/dev/null"
 Condition = Callable[[], Any] | bool
 
 
-class ScheduleError(ValueError):
+class ScheduleError(ConfigurationError, ValueError):
     """A schedule definition that Laravel would also reject (message as Laravel's)."""
 
 

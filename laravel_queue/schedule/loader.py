@@ -6,10 +6,11 @@ import importlib
 import os
 import sys
 
+from laravel_queue.errors import JobImportError
 from laravel_queue.schedule.schedule import Schedule
 
 
-class ScheduleLoadError(ValueError):
+class ScheduleLoadError(JobImportError, ValueError):
     """The --schedule target cannot be imported or is not a Schedule."""
 
 

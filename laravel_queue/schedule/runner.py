@@ -12,6 +12,7 @@ import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from laravel_queue.errors import JobOutcomeError
 from laravel_queue.schedule.context import INTERRUPT_KEY
 from laravel_queue.schedule.event import CallbackEvent, Event
 from laravel_queue.schedule.output import Console
@@ -25,7 +26,7 @@ log = logging.getLogger("laravel_queue.schedule")
 REPEAT_POLL_SECONDS = 0.1
 
 
-class ScheduledCommandFailed(RuntimeError):
+class ScheduledCommandFailed(JobOutcomeError, RuntimeError):
     """Laravel's report for a foreground command that exited non-zero."""
 
 

@@ -6,8 +6,10 @@ shows a Python worker's failures exactly as it shows a PHP worker's.
 
 from __future__ import annotations
 
+from laravel_queue.errors import JobOutcomeError
 
-class WorkerJobError(Exception):
+
+class WorkerJobError(JobOutcomeError):
     php_class = "Exception"
 
 

@@ -1,19 +1,4 @@
-"""The `database` queue driver: Laravel's DatabaseQueue, statement for statement.
-
-Rows, columns and SQL text are Laravel's (see laravel-compat.md §6), so PHP and Python
-workers can share one `jobs` table. One deliberate addition: `pop(..., ack=job)` deletes
-the previous finished job inside the same transaction as the next reservation, so a
-busy worker pays one commit per job instead of Laravel's two. What is stored is the same.
-On PostgreSQL that pop is one statement (a CTE: DELETE ack, SELECT ... FOR UPDATE SKIP
-LOCKED, UPDATE ... RETURNING) in one round trip. On MySQL it is one packet: the locked
-SELECT keeps the chosen id in a session variable for the UPDATE, and the COMMIT rides
-along; on MariaDB the same statements travel as one `BEGIN NOT ATOMIC` block. A pop
-without ack keeps Laravel's text. With the default database cache store on the queue's own
-connection, `pop_with_control` also reads the worker's restart and pause keys in the
-reservation (SQLite: Laravel's `many()` SELECT inside the transaction; MySQL and
-PostgreSQL: inside the one pop round trip, where the server itself declines to reserve
-when they say so), instead of the worker's separate cache query per job.
-"""
+"""`DatabaseQueue`: Laravel's DatabaseQueue protocol over `laravel_queue.db` (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -25,32 +10,23 @@ from typing import TYPE_CHECKING, Any
 
 from laravel_queue.db import ConcurrencyError, Database, DatabaseError, LostConnectionError, Statement
 from laravel_queue.drivers.base import ControlledPop, Queue
+from laravel_queue.drivers.database.job import DatabaseJob, UnreservableJobError
+from laravel_queue.drivers.database.mysql import OneTripPop, one_trip_pop
+from laravel_queue.drivers.database.pgsql import pop_controlled
+from laravel_queue.drivers.database.sql import BULK_COLUMNS, candidate_lock, laravel_statements
+from laravel_queue.errors import InternalError
 from laravel_queue.job import Job
 
 if TYPE_CHECKING:
     from laravel_queue.cache.base import CacheStore
     from laravel_queue.cache.database import DatabaseStore
     from laravel_queue.config.settings import QueueConnectionConfig
-    from laravel_queue.connections import Connections
+    from laravel_queue.resources import Resources
 
-_COLUMNS = ("queue", "attempts", "reserved_at", "available_at", "created_at", "payload")
-_BULK_COLUMNS = tuple(sorted(_COLUMNS))  # Laravel sorts columns of a multi-row insert
 _BULK_CHUNK = 500
 
 
-class UnreservableJobError(DatabaseError):
-    """The selected row could not be marked reserved (e.g. `attempts` overflowing TINYINT).
-
-    Laravel 12.54+ fails such a job instead of leaving it to block the queue: `job` is the
-    handle to pass through the worker's failure path. The transaction (and any `ack`) was
-    rolled back."""
-
-    def __init__(self, message: str, job: DatabaseJob) -> None:
-        super().__init__(message)
-        self.job = job
-
-
-class FastPathDeclined(Exception):
+class FastPathDeclined(InternalError):
     """The one-round-trip pop failed without changing anything; use Laravel's protocol."""
 
 
@@ -72,43 +48,6 @@ class DatabaseControlKeys:
         return None if raw is None else self.store.unserialize(raw)
 
 
-@dataclass(frozen=True)
-class _OneTripPop:
-    """The MySQL/MariaDB one-round-trip pop, statement by statement (`_one_trip_pop_sql`)."""
-
-    read_control: str
-    select_next: str
-    reserve: str
-    reserved: str
-    reserved_in_block: str
-
-
-class DatabaseJob(Job):
-    """A reserved `jobs` row: id, attempts after the reservation increment, raw payload."""
-
-    def __init__(self, queue_driver: DatabaseQueue, record: dict[str, Any], queue: str) -> None:
-        super().__init__(raw_body=str(record["payload"]), queue=queue, connection_name=queue_driver.connection_name)
-        self.record = record
-        self._driver = queue_driver
-
-    def attempts(self) -> int:
-        return int(self.record["attempts"])
-
-    @property
-    def job_id(self) -> int:
-        return int(self.record["id"])
-
-    def _delete_from_backend(self) -> None:
-        self._driver.delete_reserved(self.queue, self.job_id)
-
-    def _release_to_backend(self, delay: int) -> None:
-        self._driver.delete_and_release(self.queue, self, delay)
-
-    def give_back(self) -> None:
-        """Un-reserve the row as it was, attempt not consumed (`--unknown=release`)."""
-        self._released = True
-        self._driver.give_back(self)
-
 
 class DatabaseQueue(Queue):
     """Jobs in a SQL table, reserved with a locked SELECT + UPDATE inside one transaction."""
@@ -129,12 +68,13 @@ class DatabaseQueue(Queue):
         self.retry_after = 60 if retry_after is None else int(retry_after)
         self.clock = clock
         self._sql: dict[str, str] | None = None
-        self._controlled_sql: dict[tuple[str, bool], str] = {}  # PostgreSQL controlled pop, per cache table
-        # MySQL pop, per cache table (None: no control) and whether the global paused key is read
-        self._one_trip_sql: dict[tuple[str | None, bool], _OneTripPop] = {}
+        # PostgreSQL controlled pop / MySQL pop, per cache table (None: no control) and whether
+        # Laravel 13's global paused key is read too
+        self._controlled_sql: dict[tuple[str, bool], str] = {}
+        self._one_trip_sql: dict[tuple[str | None, bool], OneTripPop] = {}
 
     @classmethod
-    def from_config(cls, connections: Connections, cfg: QueueConnectionConfig) -> DatabaseQueue:
+    def from_config(cls, connections: Resources, cfg: QueueConnectionConfig) -> DatabaseQueue:
         return cls(
             connections.db(cfg.connection),
             table=cfg.table,
@@ -150,108 +90,21 @@ class DatabaseQueue(Queue):
     @property
     def sql(self) -> dict[str, str]:
         if self._sql is None:
-            self._sql = self._build_sql()
+            self._sql = laravel_statements(self.db, self.table_name)
         return self._sql
 
-    def _build_sql(self) -> dict[str, str]:
-        db = self.db
-        t = db.table(self.table_name)
-        q = db.quote_identifier
-        cols = ", ".join(q(c) for c in _COLUMNS)
-        row_lock = "" if db.dialect == "sqlite" else " for update"
-        pop_lock = self._pop_lock()
-        queue = f"{q('queue')} = ?"
-        pending = f"{queue} and {q('reserved_at')} is null and {q('available_at')} <= ?"
-        return {
-            "insert": f"insert into {t} ({cols}) values (?, ?, ?, ?, ?, ?)",
-            "select_next": (
-                f"select * from {t} where {queue} and (({q('reserved_at')} is null and {q('available_at')} <= ?)"
-                f" or ({q('reserved_at')} <= ?)) order by {q('id')} asc limit 1{pop_lock}"
-            ),
-            "reserve": f"update {t} set {q('reserved_at')} = ?, {q('attempts')} = ? where {q('id')} = ?",
-            "find_locked": f"select * from {t} where {q('id')} = ? limit 1{row_lock}",
-            "delete": f"delete from {t} where {q('id')} = ?",
-            "size": f"select count(*) as aggregate from {t} where {queue}",
-            "pending": f"select count(*) as aggregate from {t} where {pending}",
-            "delayed": (
-                f"select count(*) as aggregate from {t} where {queue} and {q('reserved_at')} is null"
-                f" and {q('available_at')} > ?"
-            ),
-            "reserved": f"select count(*) as aggregate from {t} where {queue} and {q('reserved_at')} is not null",
-            "oldest": f"select {q('available_at')} from {t} where {pending} order by {q('available_at')} asc limit 1",
-            "clear": f"delete from {t} where {queue}",
-            **(self._pgsql_pop_acked(pop_lock) if db.dialect == "pgsql" else {}),
-        }
-
-    def _pgsql_pop_acked(self, pop_lock: str) -> dict[str, str]:
-        """PostgreSQL: Laravel's ack DELETE + locked SELECT + UPDATE as ONE autocommit statement.
-
-        Same rows touched, same values written (attempts = old + 1, reserved_at = now), one
-        round trip. The candidate SELECT excludes the ack id so no row is touched twice. The
-        UPDATE finds its row through a scalar subquery, an index lookup whatever the planner
-        believes: joined to the candidate instead, a table whose statistics were taken while it
-        was empty (a jobs table's usual state) is scanned whole on every pop."""
-        db = self.db
-        t = db.table(self.table_name)
-        q = db.quote_identifier
-        due = (
-            f"{q('queue')} = ? and (({q('reserved_at')} is null and {q('available_at')} <= ?)"
-            f" or ({q('reserved_at')} <= ?)) and {q('id')} <> ?"
-        )
-        return {
-            "pop_acked": (
-                f"with {q('acked')} as (delete from {t} where {q('id')} = ?),"
-                f" {q('candidate')} as (select {q('id')} from {t} where {due}"
-                f" order by {q('id')} asc limit 1{pop_lock})"
-                f" update {t} as {q('reserving')} set {q('reserved_at')} = ?,"
-                f" {q('attempts')} = {q('reserving')}.{q('attempts')} + 1"
-                f" where {q('reserving')}.{q('id')} = (select {q('id')} from {q('candidate')})"
-                f" returning {q('reserving')}.*"
-            ),
-        }
-
-    def _pop_lock(self) -> str:
-        """Laravel's lock clause for the candidate SELECT: SKIP LOCKED where the server has it."""
-        if self.db.supports_skip_locked():
-            return " FOR UPDATE SKIP LOCKED"
-        return "" if self.db.dialect == "sqlite" else " for update"
-
     def _pgsql_pop_controlled(self, cache_table: str, pause_all: bool = False) -> str:
-        """PostgreSQL: `_pgsql_pop_acked` plus the worker's restart/pause read, as ONE statement.
-
-        Reads the live (unexpired) restart and paused values of the cache table, and reserves
-        only when the restart value is the expected one and the queue is not paused; returns
-        one row: the two stored values, then the reserved job's columns (NULL when none). The
-        ack id may be NULL (first pop). `pause_all`: the paused value is the queue's, else the
-        global key's (Laravel 13)."""
         sql = self._controlled_sql.get((cache_table, pause_all))
-        if sql is not None:
-            return sql
-        db = self.db
-        t, cache = db.table(self.table_name), db.table(cache_table)
-        q = db.quote_identifier
-        live = f"{q('key')} = ? and {q('expiration')} > ?"
-        live_value = f"(select {q('value')} from {cache} where {live})"
-        sql = (
-            f"with {q('acked')} as (delete from {t} where {q('id')} = ?::bigint),"
-            f" {q('control')} as (select"
-            f" (select {q('value')} from {cache} where {live}) as {q('lq_restart')},"
-            f" {_paused_value(live_value, pause_all)} as {q('lq_paused')}),"
-            f" {q('candidate')} as (select {q('id')} from {t} where {q('queue')} = ?"
-            f" and (({q('reserved_at')} is null and {q('available_at')} <= ?) or ({q('reserved_at')} <= ?))"
-            f" and {q('id')} is distinct from ?::bigint"
-            f" order by {q('id')} asc limit 1{self._pop_lock()}),"
-            f" {q('reserved')} as (update {t} as {q('reserving')} set {q('reserved_at')} = ?,"
-            f" {q('attempts')} = {q('reserving')}.{q('attempts')} + 1"
-            f" from {q('control')}"
-            f" where {q('reserving')}.{q('id')} = (select {q('id')} from {q('candidate')})"
-            f" and {q('control')}.{q('lq_paused')} is null"
-            f" and {q('control')}.{q('lq_restart')} is not distinct from ?::text"
-            f" returning {q('reserving')}.*)"
-            f" select {q('control')}.{q('lq_restart')}, {q('control')}.{q('lq_paused')}, {q('reserved')}.*"
-            f" from {q('control')} left join {q('reserved')} on true"
-        )
-        self._controlled_sql[(cache_table, pause_all)] = sql
+        if sql is None:
+            sql = pop_controlled(self.db, self.table_name, cache_table, candidate_lock(self.db), pause_all)
+            self._controlled_sql[(cache_table, pause_all)] = sql
+        return sql
+
+    def _one_trip_pop_sql(self, cache_table: str | None, pause_all: bool = False) -> OneTripPop:
+        sql = self._one_trip_sql.get((cache_table, pause_all))
+        if sql is None:
+            sql = one_trip_pop(self.db, self.table_name, cache_table, self.sql["select_next"], pause_all)
+            self._one_trip_sql[(cache_table, pause_all)] = sql
         return sql
 
     # -- push -----------------------------------------------------------------------------------
@@ -270,7 +123,7 @@ class DatabaseQueue(Queue):
         queue = self.get_queue(queue)
         now = self.now()
         q = self.db.quote_identifier
-        cols = ", ".join(q(c) for c in _BULK_COLUMNS)
+        cols = ", ".join(q(c) for c in BULK_COLUMNS)
         # sorted order: attempts, available_at, created_at, payload, queue, reserved_at
         rows = [(0, now + max(0, int(delay)), now, payload, queue, None) for payload in payloads]
         with self.db.transaction():
@@ -471,50 +324,6 @@ class DatabaseQueue(Queue):
         job = DatabaseJob(self, row, queue) if row.get("id") is not None else None
         return _controlled_pop(job, restart, stored_restart, stored_paused)
 
-    def _one_trip_pop_sql(self, cache_table: str | None, pause_all: bool = False) -> _OneTripPop:
-        """The statements of `_pop_in_one_trip`. Session variables carry what the client would:
-        `@lq_job`, the id the locked SELECT chose (reset first: a SELECT ... INTO that finds no
-        row leaves it as it was), and the live restart and paused values. These are read with
-        SELECT ... INTO, a consistent read like Laravel's `many()`: `SET @v = (subquery)` would
-        take shared locks on the cache rows. The UPDATE reserves only when the restart value is
-        the expected one and the queue is not paused; the last SELECT returns both values and
-        the reserved row (NULL columns when none). Inside MariaDB's block an IF picks that last
-        SELECT instead of a join to a derived table: 4-5% less server CPU per pop here."""
-        sql = self._one_trip_sql.get((cache_table, pause_all))
-        if sql is not None:
-            return sql
-        db = self.db
-        t, q = db.table(self.table_name), db.quote_identifier
-        if cache_table is None:
-            read_control = "select null, null, null into @lq_job, @lq_restart, @lq_paused"
-        else:
-            live = f"select {q('value')} from {db.table(cache_table)} where {q('key')} = ? and {q('expiration')} > ?"
-            paused = _paused_value(f"({live})", pause_all)
-            read_control = f"select null, ({live}), {paused} into @lq_job, @lq_restart, @lq_paused"
-        allowed = "@lq_paused is null and @lq_restart <=> ?"
-        control_columns = f"@lq_restart as {q('lq_restart')}, @lq_paused as {q('lq_paused')}"
-        sql = _OneTripPop(
-            read_control=read_control,
-            select_next=self.sql["select_next"].replace("select * ", f"select {q('id')} into @lq_job ", 1),
-            reserve=(
-                f"update {t} set {q('reserved_at')} = ?, {q('attempts')} = {q('attempts')} + 1"
-                f" where {q('id')} = @lq_job and {allowed}"
-            ),
-            reserved=(
-                f"select {control_columns}, {q('reserved')}.*"
-                f" from (select 1) as {q('control')} left join {t} as {q('reserved')}"
-                f" on {q('reserved')}.{q('id')} = @lq_job and {allowed}"
-            ),
-            reserved_in_block=(
-                f"IF @lq_job is not null and {allowed} THEN"
-                f" select {control_columns}, {q('reserved')}.* from {t} as {q('reserved')}"
-                f" where {q('reserved')}.{q('id')} = @lq_job;"
-                f" ELSE select {control_columns}; END IF"
-            ),
-        )
-        self._one_trip_sql[(cache_table, pause_all)] = sql
-        return sql
-
     def _ack_id(self, ack: Job | None) -> int | None:
         if ack is None:
             return None
@@ -610,9 +419,3 @@ def _controlled_pop(job: DatabaseJob | None, restart: Any, stored_restart: Any, 
     if stored_paused is not None:
         return ControlledPop(None, stored_restart, stored_paused, "paused")
     return ControlledPop(None, restart, None, None)
-
-
-def _paused_value(live_value: str, pause_all: bool) -> str:
-    """The stored paused value a controlled pop reads: the queue's key, and with Laravel 13's
-    global key (`queue:pause --all`) the queue's else the global one."""
-    return f"coalesce({live_value}, {live_value})" if pause_all else live_value

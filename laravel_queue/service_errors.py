@@ -1,0 +1,33 @@
+"""The boundary where a client library's "cannot reach the server" becomes a user-facing error.
+
+Dispatch and the admin commands run their driver calls inside `service_errors()`, so Redis
+being down reaches the CLI as a `ServiceConnectionError` (one line and a hint) instead of a
+redis-py traceback. Database errors are translated where they happen (`laravel_queue.db`:
+`LostConnectionError`, `MissingTableError`), SQS and DynamoDB errors by their drivers. The
+worker's per-job loop does not use this: it has its own outage handling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from laravel_queue.errors import ServiceConnectionError
+
+
+class RedisUnavailableError(ServiceConnectionError, ConnectionError):
+    """Redis cannot be reached (refused, timed out, wrong host or TLS settings)."""
+
+    hint = "check REDIS_HOST / REDIS_PORT (or REDIS_URL) and that Redis is running"
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Re-raise a Redis connection failure inside the block as `RedisUnavailableError`."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise RedisUnavailableError(f"cannot reach Redis: {exc}") from exc
