@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import wait_for
+from conftest import ROOT, wait_for
 
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
@@ -29,7 +33,7 @@ RETRY_AFTER = 1
 
 
 @pytest.fixture(params=["redis", "sqlite"])
-def conns(request: pytest.FixtureRequest, sqlite_env: dict[str, str]) -> Iterator[Connections]:
+def queue_env(request: pytest.FixtureRequest, sqlite_env: dict[str, str]) -> dict[str, str]:
     """A queue whose reserved jobs come back after one second, so a duplicate shows at once."""
     env = dict(sqlite_env)
     if request.param == "redis":
@@ -38,7 +42,12 @@ def conns(request: pytest.FixtureRequest, sqlite_env: dict[str, str]) -> Iterato
         env["REDIS_QUEUE_RETRY_AFTER"] = str(RETRY_AFTER)
     else:
         env["DB_QUEUE_RETRY_AFTER"] = str(RETRY_AFTER)
-    connections = Connections(load_settings(environ=env))
+    return env
+
+
+@pytest.fixture
+def conns(queue_env: dict[str, str]) -> Iterator[Connections]:
+    connections = Connections(load_settings(environ=queue_env))
     from laravel_queue.schema import migrate
 
     migrate(connections.db())
@@ -259,3 +268,66 @@ def test_a_finished_job_is_deleted_when_maintenance_mode_begins(conns: Connectio
         down.close()
     second_worker_runs(conns, registry)
     assert runs == [1]
+
+
+# -- 3./4. timeouts ---------------------------------------------------------------------------------
+def timeout_worker(env: dict[str, str], scenario: str, log: Any) -> int | None:
+    """Run tests/support/timeout_worker.py to its end (a SIGKILL); its exit status, None if it hung."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.timeout_worker", scenario, str(log)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        return proc.wait(20)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def logged(log: Any) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def recording_registry(log: Any) -> Registry:
+    registry = Registry()
+    registry.register("Tests\\Timed", lambda job, data: log.open("a").write(f"handle attempt={job.attempts()}\n"))
+    return registry
+
+
+def test_a_timeout_after_the_handler_returned_does_not_run_the_job_again(
+    queue_env: dict[str, str], conns: Connections, tmp_path: Any
+) -> None:
+    """The handler returned, an `after` hook overran: the deferred delete must not be lost."""
+    log = tmp_path / "log"
+    push(conns, "Tests\\Timed", maxTries=3)
+    assert timeout_worker(queue_env, "after-success", log) == -signal.SIGKILL
+    assert reserved(conns) == 0 and conns.queue().size("default") == 0
+    second_worker_runs(conns, recording_registry(log))
+    assert logged(log) == ["handle attempt=1", "after hook"]
+    assert conns.failed().all() == []
+
+
+def test_timeout_bookkeeping_does_not_share_the_handlers_connection(mysql_env: dict[str, str], tmp_path: Any) -> None:
+    """The handler is inside a query on the worker's MariaDB connection at the deadline: the watchdog
+    records the failure on a connection of its own, and never runs failed() beside handle()."""
+    log = tmp_path / "log"
+    conns = Connections(load_settings(environ=mysql_env))
+    try:
+        from laravel_queue.schema import migrate
+
+        migrate(conns.db())
+        payload = push(conns, "Tests\\Timed", maxTries=3, failOnTimeout=True)
+        assert timeout_worker(mysql_env, "busy-connection", log) == -signal.SIGKILL
+        (record,) = conns.failed().all()
+        assert record.uuid == payload["uuid"]
+        assert record.exception.startswith("Illuminate\\Queue\\TimeoutExceededException: Tests\\Timed has timed out.")
+        assert conns.queue().size("default") == 0 and reserved(conns) == 0
+        assert logged(log) == ["handle attempt=1"]  # no failed() while handle() still runs
+    finally:
+        conns.close()
