@@ -75,7 +75,7 @@ def test_pause_all_stops_every_queue_until_resumed(
         result = runner.invoke(app, ["queue:pause", "--all"], env=env)
         assert result.exit_code == 0 and "Job processing on all queues has been paused." in result.stdout
         assert conns.cache().get(GLOBAL_PAUSE) is True
-        assert Worker(conns)._control_keys(conns.queue(driver), ["emails"]) is not None  # the pop reads it too
+        assert Worker(conns).control.keys_for(conns.queue(driver), ["emails"]) is not None  # the pop reads it too
         # the daemon (its pops read the control keys) and --once (one cache read)
         assert worker(conns, registry, stop_when_empty=True).daemon(driver, ["default", "emails"]) == 0
         worker(conns, registry).run_next_job(driver, ["emails"])
@@ -98,7 +98,7 @@ def test_each_engines_controlled_pop_reads_the_global_key(db_env: dict[str, str]
         registry.register(PING, lambda job, command: handled.append(command["tag"]))
         conns.queue("database").push_raw(plain_payload(), "default")
         conns.cache().forever(GLOBAL_PAUSE, True)
-        assert Worker(conns)._control_keys(conns.queue("database"), ["default"]) is not None
+        assert Worker(conns).control.keys_for(conns.queue("database"), ["default"]) is not None
         assert worker(conns, registry, stop_when_empty=True).daemon("database", ["default"]) == 0
         assert handled == []
         conns.cache().forget(GLOBAL_PAUSE)
@@ -126,7 +126,7 @@ def test_laravel_12_workers_ignore_the_global_key(sqlite_env: dict[str, str]) ->
     try:
         migrate(conns.db())
         conns.cache().forever(GLOBAL_PAUSE, True)
-        assert Worker(conns)._read_control("database", ["default"])[1] == set()
+        assert Worker(conns).control.read("database", ["default"])[1] == set()
     finally:
         conns.close()
 

@@ -43,6 +43,6 @@ class Laravel13Steps:
         return True
 
     def should_stop_retries(self, job: Job, exc: BaseException) -> bool:
-        prepared = getattr(job, "_prepared", None)
+        prepared = getattr(job.run, "prepared", None)
         handler = getattr(prepared, "handler", None)
         return should_stop_retries(exc, getattr(handler, "options", None))
