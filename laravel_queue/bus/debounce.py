@@ -27,6 +27,7 @@ from typing import Any
 from laravel_queue import compat
 from laravel_queue.bus.unique import declared_id, declared_mode, xxh128_hex
 from laravel_queue.cache.base import CacheStore
+from laravel_queue.errors import ConfigurationError
 from laravel_queue.job import Job
 from laravel_queue.php import PhpObject
 from laravel_queue.support import php_string, str_random
@@ -39,7 +40,7 @@ FIRST_DISPATCHED_SUFFIX = ":first_dispatched_at"
 MIN_TOKEN_TTL = 300
 
 
-class DebounceConfigError(ValueError):
+class DebounceConfigError(ConfigurationError, ValueError):
     """A debounce declaration Laravel would refuse (e.g. together with ShouldBeUnique)."""
 
 
