@@ -62,8 +62,10 @@ class JobProcessor:
         """Laravel's Worker::process for one run; never raises an `Exception`."""
         job = run.job
         job.on_fail = self.fail_job
+        events = self.events
         try:
-            self.events.fire(self.events.reserved, job)
+            if events.reserved:
+                events.fire(events.reserved, job)
             self.output.starting(job)
             outcome, exc = self._pipeline(run)
         except Exception as unexpected:
@@ -78,13 +80,16 @@ class JobProcessor:
             self.fail_job(job, exc)
             log.warning("job %s has an unreadable payload: %s", job.job_id, exc)
             return "failed", exc
-        self.events.fire(self.events.before, job)
+        events = self.events
+        if events.before:
+            events.fire(events.before, job)
         try:
             if has_exceeded_attempts(job, self.options, time.time()):
                 self._fail_exceeded(job)
             if not job.is_deleted():
                 self._call(run)
-            self.events.fire(self.events.after, job)
+            if events.after:
+                events.fire(events.after, job)
             return run.outcome(), None
         except Exception as exc:
             self.handle_exception(job, exc)
