@@ -98,7 +98,7 @@ class JobProcessor:
     def _contain(self, run: JobRun, exc: Exception) -> str:
         """An exception outside Laravel's routing: log it, and give the job a fate if it has none."""
         job = run.job
-        log.exception("job %s: unexpected error in the worker's pipeline", _safe_display(job))
+        log.exception("job %s: unexpected error in the worker's pipeline", safe_display(job))
         if job.has_failed():
             return "failed"
         if job.is_deleted():
@@ -188,7 +188,7 @@ class JobProcessor:
                     self.fail_job(job, exc)
             self.events.fire(self.events.exception_occurred, job, exc)
         finally:
-            log.warning("job %s raised %s: %s", _safe_display(job), type(exc).__name__, exc)
+            log.warning("job %s raised %s: %s", safe_display(job), type(exc).__name__, exc)
             if not job.is_deleted() and not job.is_released() and not job.has_failed():
                 job.release(backoff_for(job, self.options))
 
@@ -263,7 +263,7 @@ def record_failed(connections: Connections, job: Job, exc: BaseException) -> boo
     return True
 
 
-def _safe_display(job: Job) -> str:
+def safe_display(job: Job) -> str:
     try:
         return job.display_name
     except Exception:
