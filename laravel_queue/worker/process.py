@@ -71,6 +71,10 @@ class JobProcessor:
         except Exception as unexpected:
             outcome, exc = self._contain(run, unexpected), unexpected
         self._finished(run, outcome, exc)
+        # Break the cycles (this frame -> exc -> traceback -> _pipeline frame -> this frame, and
+        # job <-> run) so a job and its payload are freed now, not at the next garbage collection.
+        exc = None
+        job.run = None
 
     def _pipeline(self, run: JobRun) -> tuple[str, BaseException | None]:
         job = run.job
