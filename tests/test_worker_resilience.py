@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 from conftest import ROOT, wait_for
+from support.control import push
 
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
-from laravel_queue.payload import php_json_encode, string_job_payload
 from laravel_queue.registry import Registry
 from laravel_queue.worker import Worker, WorkerEvents, WorkerOptions
 from laravel_queue.worker.control import paused_key
@@ -70,13 +70,6 @@ def crossed_conns(
     migrate(connections.db())
     yield connections
     connections.close()
-
-
-def push(conns: Connections, job: str, data: Any = None, **fields: Any) -> dict[str, Any]:
-    queue = conns.queue()
-    payload = queue.prepare_payload({**string_job_payload(f"{job}@handle", data), **fields})
-    queue.push_raw(php_json_encode(payload), "default")
-    return payload
 
 
 def worker(conns: Connections, registry: Registry, events: WorkerEvents | None = None, **options: Any) -> Worker:

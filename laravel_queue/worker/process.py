@@ -65,13 +65,19 @@ class JobProcessor:
         """Laravel's Worker::process for one run; never raises an `Exception`."""
         job = run.job
         job.on_fail = self.fail_job
+        events = self.events
         try:
-            self.events.fire(self.events.reserved, job)
+            if events.reserved:
+                events.fire(events.reserved, job)
             self.output.starting(job)
             outcome, exc = self._pipeline(run)
         except Exception as unexpected:
             outcome, exc = self._contain(run, unexpected), unexpected
         self._finished(run, outcome, exc)
+        # Break the cycles (this frame -> exc -> traceback -> _pipeline frame -> this frame, and
+        # job <-> run) so a job and its payload are freed now, not at the next garbage collection.
+        exc = None
+        job.run = None
 
     def _pipeline(self, run: JobRun) -> tuple[str, BaseException | None]:
         job = run.job
@@ -81,13 +87,16 @@ class JobProcessor:
             self.fail_job(job, exc)
             log.warning("job %s has an unreadable payload: %s", job.job_id, exc)
             return "failed", exc
-        self.events.fire(self.events.before, job)
+        events = self.events
+        if events.before:
+            events.fire(events.before, job)
         try:
             if has_exceeded_attempts(job, self.options, time.time()):
                 self._fail_exceeded(job)
             if not job.is_deleted():
                 self._call(run)
-            self.events.fire(self.events.after, job)
+            if events.after:
+                events.fire(events.after, job)
             return run.outcome(), None
         except Exception as exc:
             self.handle_exception(job, exc)
@@ -96,7 +105,7 @@ class JobProcessor:
     def _contain(self, run: JobRun, exc: Exception) -> str:
         """An exception outside Laravel's routing: log it, and give the job a fate if it has none."""
         job = run.job
-        log.exception("job %s: unexpected error in the worker's pipeline", _safe_display(job))
+        log.exception("job %s: unexpected error in the worker's pipeline", safe_display(job))
         if job.has_failed():
             return "failed"
         if job.is_deleted():
@@ -197,7 +206,7 @@ class JobProcessor:
                     self.fail_job(job, exc)
             self.events.fire(self.events.exception_occurred, job, exc)
         finally:
-            log.warning("job %s raised %s: %s", _safe_display(job), type(exc).__name__, exc)
+            log.warning("job %s raised %s: %s", safe_display(job), type(exc).__name__, exc)
             if not job.is_deleted() and not job.is_released() and not job.has_failed():
                 job.release(backoff_for(job, self.options))
 
@@ -272,7 +281,7 @@ def record_failed(connections: Connections, job: Job, exc: BaseException) -> boo
     return True
 
 
-def _safe_display(job: Job) -> str:
+def safe_display(job: Job) -> str:
     try:
         return job.display_name
     except Exception:

@@ -15,7 +15,7 @@ from typing import Any
 from laravel_queue.job import Job
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class JobRun:
     """A reserved job on its way through the pipeline; `job.run` points back here."""
 

@@ -33,7 +33,7 @@ from laravel_queue.worker.exceptions import TimeoutExceededError
 from laravel_queue.worker.lifecycle import JobLifecycle
 from laravel_queue.worker.options import WorkerOptions
 from laravel_queue.worker.policy import will_exceed_attempts
-from laravel_queue.worker.process import _safe_display, exceeded_max_exceptions, record_failed
+from laravel_queue.worker.process import exceeded_max_exceptions, record_failed, safe_display
 from laravel_queue.worker.run import JobRun
 
 log = logging.getLogger("laravel_queue.worker")
@@ -55,7 +55,7 @@ class TimeoutBookkeeping:
         self.connect = connect
 
     def __call__(self, run: JobRun, pending_ack: Job | None) -> None:
-        exc = TimeoutExceededError.for_job(_safe_display(run.job))
+        exc = TimeoutExceededError.for_job(safe_display(run.job))
         fresh = self.connect(self.settings)
         try:
             self._settle(fresh, run, exc)

@@ -118,8 +118,7 @@ class Worker:
                         self._sleep(self.options.sleep)
                         continue
                     jobs_processed += 1
-                    run = self._run_job(job, armed=True)
-                    if run.gave_back:  # only PHP can run it: don't spin on it
+                    if self._run_job(job, armed=True).gave_back:  # only PHP can run it: don't spin on it
                         self._sleep(self.options.sleep)
                     elif self.options.rest > 0:
                         self._sleep(self.options.rest)
