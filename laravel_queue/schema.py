@@ -135,20 +135,20 @@ def create_table_sql(db: Database, table: str, spec: TableSpec) -> list[str]:
         create += " default character set utf8mb4 collate 'utf8mb4_unicode_ci'"
     statements = [create]
     index_base = (db.prefix + table).replace(".", "_").replace("-", "_").lower()
-    for column in spec.indexes:
-        index = q(f"{index_base}_{column}_index")
+    for name in spec.indexes:
+        index = q(f"{index_base}_{name}_index")
         if db.dialect == "mysql":
-            statements.append(f"alter table {wrapped} add index {index}({q(column)})")
+            statements.append(f"alter table {wrapped} add index {index}({q(name)})")
         else:
-            statements.append(f"create index {index} on {wrapped} ({q(column)})")
-    for column in spec.uniques:
-        index = q(f"{index_base}_{column}_unique")
+            statements.append(f"create index {index} on {wrapped} ({q(name)})")
+    for name in spec.uniques:
+        index = q(f"{index_base}_{name}_unique")
         if db.dialect == "mysql":
-            statements.append(f"alter table {wrapped} add unique {index}({q(column)})")
+            statements.append(f"alter table {wrapped} add unique {index}({q(name)})")
         elif db.dialect == "pgsql":
-            statements.append(f"alter table {wrapped} add constraint {index} unique ({q(column)})")
+            statements.append(f"alter table {wrapped} add constraint {index} unique ({q(name)})")
         else:
-            statements.append(f"create unique index {index} on {wrapped} ({q(column)})")
+            statements.append(f"create unique index {index} on {wrapped} ({q(name)})")
     return statements
 
 
