@@ -47,7 +47,6 @@ class DatabaseControlKeys:
         return None if raw is None else self.store.unserialize(raw)
 
 
-
 class DatabaseQueue(Queue):
     """Jobs in a SQL table, reserved with a locked SELECT + UPDATE inside one transaction."""
 
