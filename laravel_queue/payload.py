@@ -161,7 +161,7 @@ class Payload(BaseModel):
     """Laravel 7's name for `retryUntil`; still read as its fallback."""
     data: Any = None
     created_at: int | None = Field(default=None, alias="createdAt")
-    context: dict[str, Any] | list[Any] | None = Field(default=None, alias=CONTEXT_KEY)
+    context: dict[str, Any] | list[Any] | None = Field(default=None, alias="illuminate:log:context")  # CONTEXT_KEY
     id: str | int | None = None
     attempts: int | None = None
     delay: int | None = None
@@ -346,8 +346,11 @@ def decode_command(job: Job | Payload | Mapping[str, Any], encrypter: Encrypter 
         raise CommandDecodeError(f"data.command holds a {type(value).__name__}, not an object")
     # Every decoded object's class name stands verbatim in the text, so without this one
     # there is nothing to replace; the walk costs more than the C unserialize itself.
-    marker = MODEL_IDENTIFIER_CLASS if isinstance(serialized, str) else MODEL_IDENTIFIER_CLASS.encode()
-    if marker not in serialized:
+    if isinstance(serialized, str):
+        mentions_models = MODEL_IDENTIFIER_CLASS in serialized
+    else:
+        mentions_models = MODEL_IDENTIFIER_CLASS.encode() in serialized
+    if not mentions_models:
         return value
     return replace_model_identifiers(value)
 

@@ -94,4 +94,5 @@ def _cluster_client(nodes: tuple[RedisConnectionConfig, ...]) -> RedisCluster:
     first.pop("host")
     first.pop("port")
     first.pop("retry")  # RedisCluster retries per node itself
-    return RedisCluster(startup_nodes=[ClusterNode(n.host, n.port) for n in nodes], **first)
+    startup = [ClusterNode(n.host, n.port) for n in nodes]  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    return RedisCluster(startup_nodes=startup, **first)

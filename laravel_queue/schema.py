@@ -169,14 +169,14 @@ def create_table_sql(db: Database, table: str, spec: TableSpec) -> list[str]:
             statements.append(f"alter table {wrapped} add index {index}({listed})")
         else:
             statements.append(f"create index {index} on {wrapped} ({listed})")
-    for column in spec.uniques:
-        index = q(f"{index_base}_{column}_unique")
+    for name in spec.uniques:
+        index = q(f"{index_base}_{name}_unique")
         if db.dialect == "mysql":
-            statements.append(f"alter table {wrapped} add unique {index}({q(column)})")
+            statements.append(f"alter table {wrapped} add unique {index}({q(name)})")
         elif db.dialect == "pgsql":
-            statements.append(f"alter table {wrapped} add constraint {index} unique ({q(column)})")
+            statements.append(f"alter table {wrapped} add constraint {index} unique ({q(name)})")
         else:
-            statements.append(f"create unique index {index} on {wrapped} ({q(column)})")
+            statements.append(f"create unique index {index} on {wrapped} ({q(name)})")
     return statements
 
 

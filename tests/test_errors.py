@@ -74,39 +74,33 @@ def test_a_bad_env_file_is_a_configuration_error(tmp_path: Path) -> None:
     assert isinstance(raised.value, ConfigError) and isinstance(raised.value, UserError)
 
 
-def test_dispatch_with_redis_down_is_a_service_connection_error_with_a_hint() -> None:
-    env = {"QUEUE_CONNECTION": "redis", "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(free_port())}
+def _dispatch_error(env: dict[str, str]) -> BaseException:
+    """What a dispatch on these settings raises (it must raise)."""
     conns = Connections(load_settings(environ=env))
     try:
-        with pytest.raises(RedisUnavailableError, match="cannot reach Redis") as raised:
+        with pytest.raises(LaravelQueueError) as raised:
             dispatch(Command("App\\Jobs\\Ping"), connections=conns)
     finally:
         conns.close()
-    assert isinstance(raised.value, ServiceConnectionError) and raised.value.hint
+    return raised.value
+
+
+def test_dispatch_with_redis_down_is_a_service_connection_error_with_a_hint() -> None:
+    error = _dispatch_error({"QUEUE_CONNECTION": "redis", "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(free_port())})
+    assert isinstance(error, RedisUnavailableError) and isinstance(error, ServiceConnectionError)
+    assert "cannot reach Redis" in str(error) and error.hint
 
 
 @pytest.mark.parametrize("engine_env", ["sqlite_env", "mysql_env", "pgsql_env"])
 def test_dispatch_before_migrate_names_the_fix(engine_env: str, request: pytest.FixtureRequest) -> None:
-    env = dict(request.getfixturevalue(engine_env))
-    conns = Connections(load_settings(environ=env))
-    try:
-        with pytest.raises(MissingTableError) as raised:
-            dispatch(Command("App\\Jobs\\Ping"), connections=conns)
-    finally:
-        conns.close()
-    assert isinstance(raised.value, ServiceConnectionError)
-    assert "laravel-queue migrate" in (raised.value.hint or "")
+    error = _dispatch_error(dict(request.getfixturevalue(engine_env)))
+    assert isinstance(error, MissingTableError) and isinstance(error, ServiceConnectionError)
+    assert "laravel-queue migrate" in (error.hint or "")
 
 
 def test_an_unreachable_database_is_a_service_connection_error(mysql_env: dict[str, str]) -> None:
-    env = {**mysql_env, "DB_PORT": str(free_port())}
-    conns = Connections(load_settings(environ=env))
-    try:
-        with pytest.raises(LostConnectionError) as raised:
-            dispatch(Command("App\\Jobs\\Ping"), connections=conns)
-    finally:
-        conns.close()
-    assert isinstance(raised.value, ServiceConnectionError)
+    error = _dispatch_error({**mysql_env, "DB_PORT": str(free_port())})
+    assert isinstance(error, LostConnectionError) and isinstance(error, ServiceConnectionError)
 
 
 def test_library_code_raises_no_typer_types() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,13 +16,13 @@ from laravel_queue.config.errors import ConfigError
 class Env:
     """Typed access to the merged environment; errors name the variable."""
 
-    def __init__(self, values: Mapping[str, str]) -> None:
+    def __init__(self, values: Mapping[builtins.str, builtins.str]) -> None:
         self.values = values
 
-    def raw(self, name: str) -> str | bool | None:
+    def raw(self, name: builtins.str) -> builtins.str | builtins.bool | None:
         return env_value(self.values.get(name))
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
         value = self.raw(name)
         if value is None:
             return default
@@ -29,15 +30,15 @@ class Env:
             return "1" if value else ""
         return value
 
-    def is_null(self, name: str) -> bool:
+    def is_null(self, name: builtins.str) -> builtins.bool:
         """Set to Laravel's `null` literal (env() then returns null, not the default)."""
         return name in self.values and self.raw(name) is None
 
-    def req(self, name: str, default: str) -> str:
+    def req(self, name: builtins.str, default: builtins.str) -> builtins.str:
         value = self.str(name, default)
         return default if value is None else value
 
-    def int(self, name: str, default: int | None) -> int | None:
+    def int(self, name: builtins.str, default: builtins.int | None) -> builtins.int | None:
         value = self.raw(name)
         if value is None or value == "":
             return default
@@ -48,7 +49,7 @@ class Env:
         except ValueError:
             raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
 
-    def float(self, name: str, default: float | None) -> float | None:
+    def float(self, name: builtins.str, default: builtins.float | None) -> builtins.float | None:
         value = self.raw(name)
         if value is None or value == "":
             return default
@@ -57,7 +58,7 @@ class Env:
         except ValueError:
             raise ConfigError(f"{name}: expected a number, got {value!r}") from None
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self.raw(name)
         if value is None or value == "":
             return default
@@ -69,7 +70,7 @@ class Env:
             return False
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
 
-    def secret(self, name: str) -> SecretStr | None:
+    def secret(self, name: builtins.str) -> SecretStr | None:
         value = self.str(name)
         return SecretStr(value) if value else None
 

@@ -207,9 +207,10 @@ def _redis(env: Env, version: tuple[int, int]) -> RedisConfig:
     separator = "-" if compat.slugs_use_hyphens(version) else "_"
     app_slug = slug(env.req("APP_NAME", "laravel"), separator)
     prefix = env.req("REDIS_PREFIX", f"{app_slug}{separator}database{separator}")
-    scheme = env.req("REDIS_SCHEME", "tcp")
-    if scheme not in ("tcp", "tls"):
-        raise ConfigError(f"REDIS_SCHEME: expected tcp or tls, got {scheme!r}")
+    given_scheme = env.req("REDIS_SCHEME", "tcp")
+    if given_scheme not in ("tcp", "tls"):
+        raise ConfigError(f"REDIS_SCHEME: expected tcp or tls, got {given_scheme!r}")
+    scheme: Literal["tcp", "tls"] = "tls" if given_scheme == "tls" else "tcp"
     for option in ("REDIS_SERIALIZER", "REDIS_COMPRESSION"):
         value = env.str(option)
         if value and value.lower() not in ("0", "none", "serializer_none", "compression_none"):
@@ -222,7 +223,7 @@ def _redis(env: Env, version: tuple[int, int]) -> RedisConfig:
         return RedisConnectionConfig(
             name=name,
             url=env.secret("REDIS_URL"),
-            scheme=scheme,  # type: ignore[arg-type]
+            scheme=scheme,
             host=env.req("REDIS_HOST", "127.0.0.1"),
             port=env.int("REDIS_PORT", 6379) or 6379,
             username=env.str("REDIS_USERNAME"),

@@ -57,7 +57,7 @@ class Command:
 
 # Queueable's public properties (12.x declaration order), written by PHP's native
 # serialization when the job class does not use SerializesModels (spec §4.2).
-_QUEUEABLE_12 = (
+_QUEUEABLE_12: tuple[tuple[str, Any], ...] = (
     ("connection", None),
     ("queue", None),
     ("messageGroup", None),
@@ -70,7 +70,7 @@ _QUEUEABLE_12 = (
     ("chainQueue", None),
     ("chainCatchCallbacks", None),
 )
-_QUEUEABLE_10 = (
+_QUEUEABLE_10: tuple[tuple[str, Any], ...] = (
     ("connection", None),
     ("queue", None),
     ("chainConnection", None),
@@ -86,7 +86,7 @@ _QUEUEABLE_10 = (
 def queueable_defaults(version: tuple[int, int]) -> list[tuple[str, Any]]:
     if not compat.queueable_has_laravel11_properties(version):
         return [(name, list(d) if isinstance(d, list) else d) for name, d in _QUEUEABLE_10]
-    props = [(name, list(d) if isinstance(d, list) else d) for name, d in _QUEUEABLE_12]
+    props: list[tuple[str, Any]] = [(name, list(d) if isinstance(d, list) else d) for name, d in _QUEUEABLE_12]
     if not compat.queueable_has_message_group(version):
         props = [p for p in props if p[0] not in ("messageGroup", "deduplicator")]
     if compat.queueable_has_lock_owners(version):
@@ -108,17 +108,17 @@ def _resolve(command: Any, registry: Registry) -> Resolved:
     if isinstance(command, PhpObject):
         obj = PhpObject(command.class_name, dict(command.properties))
         options = registry.options_for(str(command.class_name))
-        public = _public_properties(obj)
-        encrypted = options.should_be_encrypted or bool(public.get("shouldBeEncrypted"))
-        return Resolved(obj, public, options, options.serializes_models, encrypted)
+        found = _public_properties(obj)
+        encrypted = options.should_be_encrypted or bool(found.get("shouldBeEncrypted"))
+        return Resolved(obj, found, options, options.serializes_models, encrypted)
     if isinstance(command, Command):
         options = command.options or registry.options_for(command.php_class)
         obj = PhpObject(command.php_class.lstrip("\\"))
         for name, value in command.properties.items():
             _set(obj, name, value, command.visibility.get(name, "public"), None)
-        public = {k: v for k, v in command.properties.items() if command.visibility.get(k, "public") == "public"}
+        given = {k: v for k, v in command.properties.items() if command.visibility.get(k, "public") == "public"}
         encrypted = command.should_be_encrypted or options.should_be_encrypted
-        return Resolved(obj, public, options, command.serializes_models, encrypted)
+        return Resolved(obj, given, options, command.serializes_models, encrypted)
     registration = registry.for_type(type(command))
     if registration is None:
         raise DispatchError(
@@ -195,7 +195,7 @@ def _spec(
 ) -> _FieldSpec:
     if marker is None:
         declared = mapping.get(py_name, mapping.get(php_name))
-        marker = PhpProperty(declared) if isinstance(declared, str) else declared or Public
+        marker = PhpProperty(typing.cast(Visibility, declared)) if isinstance(declared, str) else declared or Public
     return _FieldSpec(php_name, value, marker, equal)
 
 
@@ -210,9 +210,11 @@ def prepare(
     """The PHP object as it will be serialized, with `->onConnection()`/`->onQueue()`/`->delay()` applied."""
     resolved = _resolve(command, registry)
     obj, public = resolved.obj, resolved.public
-    for name, value in (("connection", connection), ("queue", queue), ("delay", delay)):
+    overrides: dict[str, Any] = {"connection": connection, "queue": queue}
+    if delay is not None:
+        overrides["delay"] = delay_seconds(delay)
+    for name, value in overrides.items():
         if value is not None:
-            value = delay_seconds(value) if name == "delay" else value
             obj[name] = value
             public[name] = value
     if not resolved.serializes_models:
@@ -243,3 +245,9 @@ def delay_seconds(delay: Delay) -> int:
     if isinstance(delay, datetime):
         return max(0, int(delay.timestamp() - time.time()))
     return max(0, int(delay))
+
+
+def class_text(obj: PhpObject) -> str:
+    """The object's class name for a message (a PHP class name may be non-UTF-8 bytes)."""
+    name = obj.class_name
+    return name if isinstance(name, str) else name.decode("utf-8", "replace")

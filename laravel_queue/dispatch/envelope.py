@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from laravel_queue import compat
-from laravel_queue.dispatch.command import Delay, DispatchError, Resolved, delay_seconds, prepare
+from laravel_queue.dispatch.command import Delay, DispatchError, Resolved, class_text, delay_seconds, prepare
 from laravel_queue.job import CALL_QUEUED_HANDLER
 from laravel_queue.payload import CONTEXT_KEY, new_uuid
 from laravel_queue.php import PhpObject, dumps
@@ -89,14 +89,14 @@ def _serialize(obj: PhpObject, encrypted: bool, encrypter: Encrypter | None) -> 
         serialized = dumps(obj)
         if encrypted:
             if encrypter is None:
-                raise DispatchError(f"{obj.class_name} should be encrypted but no APP_KEY is configured to encrypt it")
+                raise DispatchError(f"{class_text(obj)} should be encrypted but no APP_KEY is configured to encrypt it")
             return encrypter.encrypt(dumps(serialized))
         return serialized.decode("utf-8")
     except (TypeError, OverflowError) as exc:
-        raise DispatchError(f"cannot PHP-serialize {obj.class_name}: {exc}") from None
+        raise DispatchError(f"cannot PHP-serialize {class_text(obj)}: {exc}") from None
     except UnicodeDecodeError:
         raise DispatchError(
-            f"{obj.class_name} holds non-UTF-8 bytes; PHP's json_encode could not store it either"
+            f"{class_text(obj)} holds non-UTF-8 bytes; PHP's json_encode could not store it either"
         ) from None
 
 

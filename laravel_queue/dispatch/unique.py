@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from laravel_queue import compat
-from laravel_queue.dispatch.command import Command, DispatchError, Resolved
+from laravel_queue.dispatch.command import Command, DispatchError, Resolved, class_text
 from laravel_queue.dispatch.envelope import first, php_string
 from laravel_queue.registry import JobOptions
 
@@ -81,5 +81,5 @@ def _unique_for(options: JobOptions, resolved: Resolved) -> int:
     """`uniqueFor()` (the declaration), else the public `uniqueFor` property, else 0 (no expiry)."""
     value = first(options.unique_for, resolved.public.get("uniqueFor"), 0)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DispatchError(f"{resolved.obj.class_name}: uniqueFor must be a number of seconds, not {value!r}")
+        raise DispatchError(f"{class_text(resolved.obj)}: uniqueFor must be a number of seconds, not {value!r}")
     return max(0, int(value))

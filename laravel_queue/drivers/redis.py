@@ -193,7 +193,7 @@ class RedisQueue(Queue):
         raw, reserved, attempts = self._pop(keys=script_keys, args=args)
         return self._finish_pop(keys, index, raw, reserved, attempts)
 
-    def pop_with_control(
+    def pop_with_control(  # type: ignore[override]  # takes only the keys its own control_keys() built
         self,
         queue: str | None,
         index: int = 0,
@@ -285,7 +285,7 @@ class RedisQueue(Queue):
             raw, reserved, attempts = self._pop(keys=script_keys, args=self._pop_args(migrate="0"))
         if index == 0:
             self._secondary_queue_had_job = False
-        if reserved is None:
+        if reserved is None or raw is None:  # the script returns both or neither
             return None
         if index > 0:
             self._secondary_queue_had_job = True

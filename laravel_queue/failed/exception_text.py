@@ -43,7 +43,7 @@ def _class_name(exc: BaseException) -> str:
         return php_class
     cls = type(exc)
     if cls.__module__ == "builtins" and getattr(builtins, cls.__name__, None) is cls:
-        return cls.__qualname__
+        return str(cls.__qualname__)  # (mypy reads `cls` as Any after the `is` test)
     return f"{cls.__module__}.{cls.__qualname__}"
 
 

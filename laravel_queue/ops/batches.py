@@ -41,7 +41,7 @@ def _prune(repository: BatchRepository, marker: str, age: str, before: datetime,
         chunk = f"select {q('id')} from {table} where {condition} limit {PRUNE_CHUNK}"
         sql = f"delete from {table} where {q('id')} in ({chunk})"
     cutoff = int(before.timestamp())
-    total = 0
+    total: int = 0
     while True:
         deleted = db.execute(sql, (cutoff,))
         total += deleted

@@ -236,7 +236,7 @@ class ManagesFrequencies:
 
     def days_of_month(self, *days: FieldValue) -> Self:
         values = days[0] if len(days) == 1 and not isinstance(days[0], (str, int)) else days
-        return self._splice(1, 0)._splice(2, 0)._splice(3, [_field(d) for d in values])  # type: ignore[union-attr]
+        return self._splice(1, 0)._splice(2, 0)._splice(3, [_field(d) for d in values])
 
     def quarterly(self) -> Self:
         return self._splice(1, 0)._splice(2, 0)._splice(3, 1)._splice(4, "1-12/3")

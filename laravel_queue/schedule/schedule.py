@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from laravel_queue.schedule.commands import (
     Parameters,
@@ -25,6 +25,8 @@ from laravel_queue.schedule.timing import UTC, zone
 
 if TYPE_CHECKING:
     from laravel_queue.schedule.context import ScheduleContext
+
+EventT = TypeVar("EventT", bound=Event)
 
 
 class Schedule:
@@ -73,7 +75,7 @@ class Schedule:
     def _shell_event(self, line: str) -> Event:
         return Event(self, line, php_binary=self.php_binary, artisan_binary=self.artisan_binary)
 
-    def _add(self, event: Any) -> Any:
+    def _add(self, event: EventT) -> EventT:
         self.events.append(event)
         return event
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from laravel_queue.db import ConcurrencyError, Database, DatabaseError, LostConnectionError, Statement
 from laravel_queue.drivers.base import ControlledPop, Queue
@@ -46,7 +46,6 @@ class DatabaseControlKeys:
 
     def decode(self, raw: Any) -> Any:
         return None if raw is None else self.store.unserialize(raw)
-
 
 
 class DatabaseQueue(Queue):
@@ -150,7 +149,7 @@ class DatabaseQueue(Queue):
                     record = self._pop_acked_in_one_statement(queue, ack_id)
                     return None if record is None else DatabaseJob(self, record, queue)
                 if self._pops_in_one_trip():
-                    return self._pop_in_one_trip(queue, ack_id, None, None).job
+                    return cast("DatabaseJob | None", self._pop_in_one_trip(queue, ack_id, None, None).job)
         return self._reserve(queue, ack_id)
 
     reads_pause_all_key = True
@@ -229,7 +228,7 @@ class DatabaseQueue(Queue):
                 statements.append(before)
             statements.append((self.sql["select_next"], (queue, now, now - self.retry_after), "one"))
             results = self.db.batch(statements)
-            record = results[-1]
+            record: dict[str, Any] | None = results[-1]
             if may_reserve is not None and not may_reserve(results[-2]):
                 return None
             if record is None:
