@@ -33,7 +33,8 @@ from laravel_queue.registry import Registry
 from laravel_queue.schema import migrate
 from laravel_queue.worker import Worker, WorkerOptions
 
-CASES = ["plain", "attributed", "property", "unique", "debounced"]
+CASES = ["plain", "attributed", "property", "unique", "debounced", "chain-1"]
+AFTER_RUN = ("unique", "debounced", "chain-1")  # the cases captured after Laravel 13's worker ran
 # What Laravel 13's worker handled per case (trace.log): of the two debounced jobs only n=2.
 HANDLED = {
     "plain": ["plain-1"],
@@ -41,6 +42,7 @@ HANDLED = {
     "property": ["property-1"],
     "unique": ["unique:order-42"],
     "debounced": ["debounced:search-index:2"],
+    "chain-1": ["chain-a-1", "chain-b-1", "chain-c-1"],  # the worker pushes each next link
 }
 
 
@@ -80,7 +82,7 @@ def test_database_capture_ends_as_laravel_13_left_it(database13: Connections, ca
     assert work_until_empty(database13, recording_registry(handled), "database") == 0
     assert handled == HANDLED[case]
     assert set(HANDLED[case]) <= set(traced_tags("database"))
-    after = fixture("database", f"{case}-after-run") if case in ("unique", "debounced") else _empty_db()
+    after = fixture("database", f"{case.split('-')[0]}-after-run") if case in AFTER_RUN else _empty_db()
     assert database_state(db) == expected_database_state(after)
 
 
@@ -157,7 +159,7 @@ def test_redis_capture_ends_as_laravel_13_left_it(redis13: tuple[Connections, Re
     assert work_until_empty(conns, recording_registry(handled), "redis") == 0
     assert handled == HANDLED[case]
     assert set(HANDLED[case]) <= set(traced_tags("redis"))
-    after = fixture("redis", f"{case}-after-run") if case in ("unique", "debounced") else {}
+    after = fixture("redis", f"{case.split('-')[0]}-after-run") if case in AFTER_RUN else {}
     assert replay.dump() == expected_redis_state(after)
 
 
