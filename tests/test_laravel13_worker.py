@@ -14,6 +14,7 @@ from support.laravel13 import database_capture_time, fixture, load_database_stat
 from typer.testing import CliRunner
 
 from laravel_queue.bus import dont_retry
+from laravel_queue.bus.lifecycle import BusLifecycle
 from laravel_queue.cli import app
 from laravel_queue.config import load_settings
 from laravel_queue.config.laravel_version import detect_app_version
@@ -264,3 +265,48 @@ def test_database_lock_release_is_owner_checked_and_ignores_expired_rows(sqlite1
     db.execute(f"insert into {db.table('cache_locks')} (key, owner, expiration) values (?, ?, ?)",
                (store.prefix + "old", "x", int(time.time()) - 5))
     assert store.lock("old").get_current_owner() is None  # expired: nobody owns it
+
+
+# -- unique locks with owners -----------------------------------------------------------------------------
+
+
+def _unique_capture(owner_in_lock: str, *, attempts: int = 0, owner_in_payload: bool = True) -> dict[str, Any]:
+    before = fixture("database", "unique")
+    payload = dict(before["jobs"][0]["payload_decoded"])
+    if not owner_in_payload:
+        payload["data"] = dict(payload["data"])
+        payload["data"]["command"] = payload["data"]["command"].replace(
+            ':3:{s:3:"key";s:8:"order-42";s:10:"connection";s:8:"database";s:15:"uniqueLockOwner";s:16:"8JdF7o0XrmkV23df";}',
+            ':2:{s:3:"key";s:8:"order-42";s:10:"connection";s:8:"database";}')
+        hidden = dict(payload["illuminate:log:context"]["hidden"])
+        del hidden["laravel_unique_job_lock_owner"]
+        payload["illuminate:log:context"] = {"data": [], "hidden": hidden}
+    payload["maxTries"] = 3
+    before["jobs"] = [dict(before["jobs"][0], payload=php_json_encode(payload), attempts=attempts)]
+    before["cache_locks"] = [dict(before["cache_locks"][0], owner=owner_in_lock)]
+    return before
+
+
+@pytest.mark.parametrize(
+    ("attempts", "owner_in_payload", "released"),
+    [(0, True, True), (1, True, True), (1, False, False), (0, False, True)],
+)
+def test_until_processing_lock_released_on_first_attempt_or_with_an_owner(
+    sqlite13: Connections, attempts: int, owner_in_payload: bool, released: bool
+) -> None:
+    """13.x: a retry (attempt 2) of a job without an owner must not drop a lock taken since."""
+    before = _unique_capture("8JdF7o0XrmkV23df", attempts=attempts, owner_in_payload=owner_in_payload)
+    db = sqlite13.db()
+    load_database_state(db, before, int(time.time()) - database_capture_time(before))
+    held: list[bool] = []
+    registry = Registry()
+    registry.register(
+        "App\\Jobs\\UniquePingJob",
+        lambda job, command: held.append(bool(db.fetch_all(f"select * from {db.table('cache_locks')}"))),
+        unique="until_processing",
+    )
+    lifecycle = BusLifecycle(sqlite13, registry=registry)
+    Worker(sqlite13, registry=registry, options=WorkerOptions(memory=4096, sleep=0), lifecycle=lifecycle).run_next_job(
+        "database", ["default"]
+    )
+    assert held == [not released]
