@@ -182,6 +182,33 @@ def test_the_daemon_loop_survives_an_unexpected_error_in_an_iteration(conns: Con
     assert ran == ["ok"]
 
 
+def test_the_daemon_loop_survives_an_error_between_jobs(conns: Connections, caplog: pytest.LogCaptureFixture) -> None:
+    """The console stream fails while the worker is about to sleep: logged, the loop goes on."""
+
+    class FlakyStream(io.StringIO):
+        fail_next = False
+
+        def flush(self) -> None:
+            if self.fail_next:
+                self.fail_next = False
+                raise OSError("console went away")
+
+    stream = FlakyStream()
+    registry = Registry()
+    registry.register("Tests\\Ok", lambda job, data: setattr(stream, "fail_next", True))
+    push(conns, "Tests\\Ok")
+    w = Worker(
+        conns,
+        registry=registry,
+        options=WorkerOptions(memory=4096, sleep=0.01, stop_when_empty=True),
+        output=WorkerOutput(stream),
+    )
+    with caplog.at_level(logging.ERROR, logger="laravel_queue.worker"):
+        assert w.daemon(None, ["default"]) == 0
+    assert "unexpected error in the worker loop" in caplog.text
+    assert conns.queue().size("default") == 0 and reserved(conns) == 0
+
+
 # -- 2. acks never wait across a sleep, a pause or a stop -------------------------------------------
 def _run_until(w: Worker, condition: Any, what: str) -> None:
     thread = threading.Thread(target=w.daemon, args=(None, ["default"]), daemon=True)

@@ -66,7 +66,7 @@ class JobProcessor:
         try:
             if events.reserved:
                 events.fire(events.reserved, job)
-            self.output.starting(job)
+            self._console_starting(job)
             outcome, exc = self._pipeline(run)
         except Exception as unexpected:
             outcome, exc = self._contain(run, unexpected), unexpected
@@ -75,6 +75,13 @@ class JobProcessor:
         # job <-> run) so a job and its payload are freed now, not at the next garbage collection.
         exc = None
         job.run = None
+
+    def _console_starting(self, job: Job) -> None:
+        """The RUNNING line; a console that cannot be written does not touch the job."""
+        try:
+            self.output.starting(job)
+        except Exception:
+            log.exception("console output for job %s failed", job.job_id)
 
     def _pipeline(self, run: JobRun) -> tuple[str, BaseException | None]:
         job = run.job

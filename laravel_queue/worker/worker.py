@@ -124,7 +124,10 @@ class Worker:
                         self._sleep(self.options.rest)
                 except Exception:  # a bug or an outage outside any job: log it and go on
                     log.exception("unexpected error in the worker loop; continuing")
-                    self._sleep(1)
+                    self._flush_ack()
+                    self._wake.clear()
+                    if not self.should_quit:
+                        self._wake.wait(1)
         finally:
             self._stop()
 
