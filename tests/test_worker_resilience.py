@@ -232,6 +232,25 @@ def test_a_finished_job_is_deleted_before_the_worker_sleeps(conns: Connections, 
     _run_until(w, lambda: runs and reserved(conns) == 0, "the delete before a 30 s sleep")
 
 
+@pytest.mark.parametrize("stop", ["max_jobs", "signal", "once"])
+def test_a_finished_job_is_deleted_on_every_stop_path(conns: Connections, stop: str) -> None:
+    runs: list[int] = []
+    registry = Registry()
+    w = worker(conns, registry, stop_when_empty=False, max_jobs=1 if stop == "max_jobs" else 0)
+
+    def handle(job: Any, data: Any) -> None:
+        runs.append(1)
+        if stop == "signal":
+            w.quit()  # what SIGTERM does
+
+    registry.register("Tests\\Ok", handle)
+    push(conns, "Tests\\Ok")
+    push(conns, "Tests\\Ok")
+    assert (w.run_next_job if stop == "once" else w.daemon)(None, ["default"]) == 0
+    assert runs == [1]
+    assert reserved(conns) == 0 and conns.queue().size("default") == 1
+
+
 def test_a_finished_job_is_deleted_when_every_queue_gets_paused(crossed_conns: Connections) -> None:
     """The pause is read outside the pop (no shared control keys): no pop carries the ack."""
     conns = crossed_conns
