@@ -370,3 +370,21 @@ def test_timeout_bookkeeping_does_not_share_the_handlers_connection(mysql_env: d
         assert logged(log) == ["handle attempt=1"]  # no failed() while handle() still runs
     finally:
         conns.close()
+
+
+def test_an_unreservable_job_is_failed_and_reported_once(mysql_env: dict[str, str]) -> None:
+    """MariaDB's attempts column overflows at the reservation: Laravel 12.54 fails the job."""
+    conns = Connections(load_settings(environ=mysql_env))
+    try:
+        from laravel_queue.schema import migrate
+
+        migrate(conns.db())
+        push(conns, "Tests\\Ok")
+        conns.db().execute(f"update {conns.db().table('jobs')} set attempts = 255")
+        seen: list[tuple[str, str]] = []
+        events = WorkerEvents(finished=[lambda job, outcome, ms, exc: seen.append((outcome, type(exc).__name__))])
+        assert worker(conns, Registry(), events).daemon(None, ["default"]) == 0
+        assert seen == [("failed", "UnreservableJobError")]
+        assert len(conns.failed().all()) == 1 and conns.queue().size("default") == 0
+    finally:
+        conns.close()

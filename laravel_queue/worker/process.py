@@ -76,6 +76,16 @@ class JobProcessor:
         exc = None
         job.run = None
 
+    def fail_unreservable(self, job: Job, exc: BaseException) -> None:
+        """A job the driver found but could not reserve (Laravel 12.54 fails it): failed_jobs,
+        and the `finished` listeners hear of it like any other job."""
+        run = JobRun(job)
+        job.on_fail = self.fail_job
+        self.fail_job(job, exc)
+        if self.events.finished:
+            self.events.fire(self.events.finished, job, "failed", run.milliseconds(), exc)
+        job.run = None
+
     def _console_starting(self, job: Job) -> None:
         """The RUNNING line; a console that cannot be written does not touch the job."""
         try:

@@ -233,8 +233,7 @@ class Worker:
     def _pop_failed(self, queue: Queue, exc: Exception) -> None:
         unreservable = getattr(exc, "job", None)
         if isinstance(unreservable, Job):  # a row the driver cannot reserve: Laravel 12.54 fails it
-            unreservable.on_fail = self.processor.fail_job
-            self.processor.fail_job(unreservable, exc)
+            self.processor.fail_unreservable(unreservable, exc)
             return
         log.error("could not pop from [%s]: %s", queue.connection_name, exc)
         self._sleep(1)
