@@ -88,6 +88,7 @@ class _QueueKeys:
         self.reserved = f"{self.queue}:reserved"
         self.notify = f"{self.queue}:notify"
 
+
 class RedisQueue(Queue):
     """One Redis queue connection with Laravel's semantics (push, pop, release, delete, sizes)."""
 
