@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from laravel_queue import compat
 from laravel_queue.bus.debounce import DebounceCheck
 from laravel_queue.bus.dont_retry import should_stop_retries
 from laravel_queue.bus.missing_models import MissingModels
@@ -25,10 +26,11 @@ class Laravel13Steps:
     def __init__(self, connections: Any) -> None:
         self.debounce = DebounceCheck(connections)
         self.missing = MissingModels(connections)
+        self._debounces = compat.supports_debounce(connections.settings.laravel_version)  # asked once, not per job
 
     def superseded(self, job: Job, prepared: Any, output: Any) -> bool:
         """True (and a console line, as Laravel's JobDebounced) when the job must be deleted unrun."""
-        if not self.debounce.superseded(job, prepared):
+        if not self._debounces or not self.debounce.superseded(job, prepared):
             return False
         output.info(f"{job.display_name} debounced: superseded by a newer dispatch, deleted without running.")
         return True
