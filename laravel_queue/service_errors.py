@@ -9,11 +9,9 @@ worker's per-job loop does not use this: it has its own outage handling.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from laravel_queue.errors import ServiceConnectionError
 
@@ -26,8 +24,14 @@ class RedisUnavailableError(ServiceConnectionError, ConnectionError):
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """Re-raise a Redis connection failure inside the block as `RedisUnavailableError`."""
+    """Re-raise a Redis connection failure inside the block as `RedisUnavailableError`.
+
+    redis-py is not imported for this (it pulls in asyncio, ssl and more, ~90 ms at every
+    start): an exception can only be one of its classes once it has been imported."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        raise RedisUnavailableError(f"cannot reach Redis: {exc}") from exc
+    except Exception as exc:
+        redis_errors = sys.modules.get("redis.exceptions")
+        if redis_errors is not None and isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+            raise RedisUnavailableError(f"cannot reach Redis: {exc}") from exc
+        raise
