@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from laravel_queue.awaitables import run_sync
 from laravel_queue.job import Job
 
 
@@ -62,9 +63,10 @@ class WorkerEvents:
     looping: list[Callable[[], bool | None]] = field(default_factory=list)
 
     def fire(self, hooks: list[Any], *args: Any) -> None:
+        """Call each hook in order; an `async def` hook is run to completion."""
         for hook in hooks:
-            hook(*args)
+            run_sync(hook(*args))
 
     def should_loop(self) -> bool:
         """A looping hook returning False pauses the worker for this iteration, as in Laravel."""
-        return all(hook() is not False for hook in self.looping)
+        return all(run_sync(hook()) is not False for hook in self.looping)
