@@ -92,3 +92,11 @@ class AsyncTypedJob(BaseModel):
     async def failed(self, exc: BaseException | None) -> None:
         await asyncio.sleep(0)
         _write_line(self.log, f"failed {self.n} {type(exc).__name__}")
+
+
+@handles("Tests\\Async\\BlockLoop")
+async def block_loop(job: Any, data: dict[str, Any]) -> None:
+    """Sync sleep inside `async def`: holds the event loop (the loop watch must name and stop it)."""
+    _write_line(data["log"], f"start {data['n']} attempt={job.attempts()}")
+    time.sleep(float(data.get("seconds", 30)))
+    _write_line(data["log"], f"done {data['n']} pid={os.getpid()} attempt={job.attempts()}")

@@ -1,0 +1,191 @@
+"""`queue:work --in-flight N` with real worker processes and services (issue 25, items 2 and 3).
+
+Each test pushes Laravel-shaped string jobs, runs `laravel-queue queue:work --in-flight`
+and asserts the final state Laravel's rules give: done once, retried then in
+failed_jobs, released then done, returned after retry_after with the attempt counted,
+timed out (failed or left reserved) while the neighbours finish.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import WorkerProcess, wait_for
+from test_reliability_kill import backend_env, conns, log_lines, push  # noqa: F401 - fixtures
+
+from laravel_queue.connections import Connections
+
+JOBS = "tests.support.async_jobs"
+
+
+def _done(log: Path) -> list[str]:
+    return [line for line in log_lines(log) if line.startswith("done")]
+
+
+def _numbers(lines: list[str]) -> list[int]:
+    return sorted(int(line.split()[1]) for line in lines)
+
+
+def test_mix_of_ok_failing_releasing_and_slow_jobs_ends_in_laravels_state(
+    backend_env: dict[str, str],  # noqa: F811
+    conns: Connections,  # noqa: F811
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "jobs.log"
+    expected_done: list[int] = []
+    for n in range(60):
+        kind = n % 6
+        if kind == 0:
+            push(conns, "Tests\\Async\\Boom", {"log": str(log), "n": n}, maxTries=2)
+            continue
+        if kind == 1:
+            push(conns, "Tests\\Async\\ReleaseOnce", {"log": str(log), "n": n}, maxTries=3)
+        elif kind == 2:
+            push(conns, "Tests\\Async\\Record", {"log": str(log), "n": n, "seconds": 0.6})  # slow (retry_after is 2 s)
+        elif kind == 3:
+            push(conns, "Tests\\Async\\SyncRecord", {"log": str(log), "n": n, "seconds": 0.2})  # thread pool
+        else:
+            push(conns, "Tests\\Async\\Record", {"log": str(log), "n": n})
+        expected_done.append(n)
+    worker = spawn_worker(backend_env, "--in-flight", "50", "--stop-when-empty", jobs=JOBS)
+    wait_for(lambda: not worker.alive(), timeout=60, what=f"the worker to stop when empty:\n{worker.text()}")
+    assert worker.proc.returncode == 0, worker.text()
+    assert _numbers(_done(log)) == expected_done  # every job that succeeds ran exactly once
+    boom = [n for n in range(0, 60, 6)]
+    lines = log_lines(log)
+    for n in boom:  # tries=2: attempt 1 released, attempt 2 failed, the async failed hook ran
+        assert [line for line in lines if line.split()[1] == str(n)] == [
+            f"boom {n} attempt=1", f"boom {n} attempt=2", f"failed {n} RuntimeError"
+        ]
+    for n in range(1, 60, 6):  # released itself on attempt 1, done on attempt 2
+        assert f"release {n}" in lines
+        assert any(line.startswith(f"done {n} ") and line.endswith("attempt=2") for line in lines)
+    assert conns.queue().size(None) == 0
+    failed = conns.failed().all()
+    assert len(failed) == len(boom), [r.exception[:300] for r in failed]
+    assert all("RuntimeError" in record.exception and "boom" in record.exception for record in failed)
+
+
+def test_sigkill_with_50_in_flight_every_job_returns_after_retry_after_and_runs_once_more(
+    backend_env: dict[str, str],  # noqa: F811
+    conns: Connections,  # noqa: F811
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "jobs.log"
+    for n in range(50):
+        push(conns, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": 120}, maxTries=3)
+    first = spawn_worker(backend_env, "--in-flight", "50", "--timeout", "0", jobs=JOBS)
+    wait_for(
+        lambda: sum(line.startswith("start") for line in log_lines(log)) == 50,
+        timeout=30,
+        what=f"50 jobs in flight; worker output:\n{first.text()}",
+    )
+    first.kill()
+    second = spawn_worker(backend_env, "--in-flight", "50", "--timeout", "0", jobs=JOBS)
+    wait_for(lambda: len(_done(log)) == 50, timeout=40, what=f"50 jobs done again:\n{second.text()}")
+    assert _numbers(_done(log)) == list(range(50))
+    assert all(line.endswith(f"pid={second.pid} attempt=2") for line in _done(log))
+    wait_for(lambda: conns.queue().size(None) == 0, timeout=10, what="the queue to be empty")
+    assert conns.failed().all() == []
+
+
+def test_sigterm_drains_every_in_flight_job_and_exits_0(
+    redis_env: dict[str, str],
+    sqlite_env: dict[str, str],
+    redis_client: object,
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    env = {**sqlite_env, **redis_env}
+    connections = _connections(env)
+    log = tmp_path / "jobs.log"
+    try:
+        for n in range(30):
+            push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": 1.5})
+        for n in range(30, 40):  # waiting behind them: never reserved once SIGTERM arrives
+            push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n})
+        worker = spawn_worker(env, "--in-flight", "30", jobs=JOBS)
+        wait_for(lambda: sum(line.startswith("start") for line in log_lines(log)) == 30, timeout=20,
+                 what=f"30 jobs in flight:\n{worker.text()}")
+        os.kill(worker.pid, signal.SIGTERM)
+        wait_for(lambda: not worker.alive(), timeout=20, what="the worker to drain and exit")
+        assert worker.proc.returncode == 0, worker.text()
+        assert _numbers(_done(log)) == list(range(30))  # every in-flight job finished
+        assert connections.queue().size(None) == 10  # nothing new was reserved
+        assert connections.queue().reserved_size(None) == 0
+    finally:
+        connections.close()
+
+
+def test_timed_out_async_job_is_cancelled_failed_or_left_reserved_while_neighbours_finish(
+    redis_env: dict[str, str],
+    sqlite_env: dict[str, str],
+    redis_client: object,
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    env = {**sqlite_env, **redis_env, "REDIS_QUEUE_RETRY_AFTER": "3"}
+    connections = _connections(env)
+    log = tmp_path / "jobs.log"
+    try:
+        push(connections, "Tests\\Async\\Hang", {"log": str(log), "n": "fail"}, timeout=1, maxTries=1)
+        push(connections, "Tests\\Async\\Hang", {"log": str(log), "n": "flag"}, timeout=1, maxTries=5,
+             failOnTimeout=True)
+        push(connections, "Tests\\Async\\Hang", {"log": str(log), "n": "again"}, timeout=1, maxTries=2)
+        for n in range(10):
+            push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n, "seconds": 2})
+        worker = spawn_worker(env, "--in-flight", "20", jobs=JOBS)
+        wait_for(lambda: len(connections.failed().all()) == 3, timeout=30,
+                 what=f"three timed-out jobs failed:\n{worker.text()}")
+        lines = log_lines(log)
+        assert _numbers(_done(log)) == list(range(10))  # the neighbours ran to the end
+        assert {"cancelled fail", "cancelled flag", "cancelled again"} <= set(lines)
+        # "again": tries=2 -> attempt 1 timed out and stayed reserved, came back after retry_after
+        assert [line for line in lines if line.startswith("start again")] == [
+            "start again attempt=1", "start again attempt=2"
+        ]
+        for record in connections.failed().all():
+            assert record.exception.startswith(
+                "Illuminate\\Queue\\TimeoutExceededException: Tests\\Async\\Hang has timed out."
+            )
+        assert worker.alive()
+        assert connections.queue().size(None) == 0
+    finally:
+        connections.close()
+
+
+def test_sync_code_holding_the_loop_is_named_and_killed_past_its_timeout(
+    redis_env: dict[str, str],
+    sqlite_env: dict[str, str],
+    redis_client: object,
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    env = {**sqlite_env, **redis_env}
+    connections = _connections(env)
+    log = tmp_path / "jobs.log"
+    try:
+        push(connections, "Tests\\Async\\BlockLoop", {"log": str(log), "n": 1, "seconds": 30}, timeout=2,
+             maxTries=1)
+        worker = spawn_worker(env, "--in-flight", "5", jobs=JOBS)
+        wait_for(lambda: not worker.alive(), timeout=20, what=f"the watch to stop the worker:\n{worker.text()}")
+        assert worker.proc.returncode == -signal.SIGKILL
+        assert "Tests\\Async\\BlockLoop" in worker.text() and "held the event loop" in worker.text()
+        failed = connections.failed().all()
+        assert len(failed) == 1 and "has timed out" in failed[0].exception
+    finally:
+        connections.close()
+
+
+def _connections(env: dict[str, str]) -> Connections:
+    from laravel_queue.config import load_settings
+    from laravel_queue.schema import migrate
+
+    connections = Connections(load_settings(environ=env))
+    migrate(connections.db())
+    return connections
