@@ -18,16 +18,21 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
 from laravel_queue.job import InvalidPayloadError, Job
+from laravel_queue.registry import PreparedJob, UnknownJobError
 from laravel_queue.worker.exceptions import TimeoutExceededError
 from laravel_queue.worker.inflight.watch import CANCEL_GRACE
+from laravel_queue.worker.policy import timeout_for
 
 if TYPE_CHECKING:
-    from laravel_queue.registry import PreparedJob
     from laravel_queue.worker.inflight.sources import JobSource
     from laravel_queue.worker.inflight.watch import LoopWatch
     from laravel_queue.worker.worker import Worker
 
 log = logging.getLogger("laravel_queue.worker")
+
+DELETED = "deleted"  # failed before its handler (max attempts)
+GIVEN_BACK = "given_back"  # --unknown=release
+
 
 class JobTimedOut(Exception):
     """The handler ran past its timeout; the outcome is recorded, the job is not touched again."""
@@ -48,72 +53,71 @@ class JobRunner:
         """Laravel's Worker::process: guard, run, and route exceptions."""
         worker, io = self.worker, self.source.run
         job.on_fail = self.source.pinned(worker._fail_job)
+        await io(worker.events.fire, worker.events.reserved, job)
         worker.output.starting(job)
         started = time.perf_counter()
         try:
             _ = job.payload
         except InvalidPayloadError as exc:
             await io(worker._fail_job, job, exc)
-            worker.output.finished(job, "failed", _ms(started), exc)
+            await io(worker._finished, job, "failed", started, exc)
             log.warning("job %s has an unreadable payload: %s", job.job_id, exc)
             return
         try:
             prepared = await io(self._before_handler, job)
-            if prepared is not None:
+            if isinstance(prepared, PreparedJob):
                 await self._handle(job, prepared)
-            await io(self._after_handler, job, prepared)
-            worker.output.finished(job, "failed" if job.has_failed() else "success", _ms(started))
+            outcome = await io(self._after_handler, job, prepared)
+            await io(worker._finished, job, outcome, started)
         except JobTimedOut as exc:
-            worker.output.finished(job, "failed", _ms(started), exc.__cause__)
+            outcome = "failed" if job.has_failed() else "released_after_exception"  # or left reserved
+            await io(worker._finished, job, outcome, started, exc.__cause__)
         except Exception as exc:
             await io(worker._handle_exception, job, exc)
-            status = "failed" if job.has_failed() else "released_after_exception"
-            worker.output.finished(job, status, _ms(started), exc)
+            outcome = "failed" if job.has_failed() else "released_after_exception"
+            await io(worker._finished, job, outcome, started, exc)
 
     # -- the steps around the handler (sync: they run where the source does its I/O) -----------
-    def _before_handler(self, job: Job) -> PreparedJob | None:
-        """Before event, attempts check, handler lookup and decode, lifecycle; None = no handler call."""
-        from laravel_queue.registry import UnknownJobError
-
+    def _before_handler(self, job: Job) -> PreparedJob | str:
+        """Before event, attempts check, handler lookup and decode, lifecycle; or why no handler runs."""
         worker = self.worker
         worker.events.fire(worker.events.before, job)
         worker._fail_if_already_exceeded(job)
         if job.is_deleted():
-            return None
+            return DELETED
         try:
             prepared = worker.registry.prepare(job, encrypter=worker._encrypter())
         except UnknownJobError:
             if worker.options.unknown == "release":
                 worker._give_back(job)
-                return None
+                return GIVEN_BACK
             raise
         job._prepared = prepared  # type: ignore[attr-defined]
         worker.lifecycle.before_handle(job, prepared)
         return prepared
 
-    def _after_handler(self, job: Job, prepared: PreparedJob | None) -> None:
-        """Lifecycle (unique, chain, batch), the finished job's deferred delete, after event."""
+    def _after_handler(self, job: Job, prepared: PreparedJob | str) -> str:
+        """Lifecycle (unique, chain, batch), the finished job's deferred delete, after event; the outcome."""
         worker = self.worker
-        if prepared is not None:
+        if isinstance(prepared, PreparedJob):
             worker.lifecycle.after_handle(job, prepared)
             if not job.is_deleted_or_released():
                 job.delete_later()
                 self.acks.append(job)
         worker.events.fire(worker.events.after, job)
+        if job.has_failed():
+            return "failed"
+        if isinstance(prepared, str):
+            return prepared
+        return "released" if job.is_released() else "processed"
 
     # -- the handler ----------------------------------------------------------------------------
     async def _handle(self, job: Job, prepared: PreparedJob) -> None:
-        timeout = self.worker_timeout(job)
+        timeout = timeout_for(job, self.worker.options)
         if prepared.is_async:
             await self._handle_async(job, prepared, timeout)
         else:
             await self._handle_in_thread(job, prepared, timeout)
-
-    def worker_timeout(self, job: Job) -> int:
-        try:
-            return job.timeout if job.timeout is not None else self.worker.options.timeout
-        except InvalidPayloadError:
-            return self.worker.options.timeout
 
     async def _handle_async(self, job: Job, prepared: PreparedJob, timeout: int) -> None:
         task = asyncio.get_running_loop().create_task(prepared.ahandle(), name=f"job {_describe(job)}")
@@ -155,10 +159,6 @@ def timeout_outcome(worker: Worker, job: Job, exc: TimeoutExceededError) -> None
         worker._fail_if_will_exceed_exceptions(job, exc)
     if not job.has_failed() and job.fail_on_timeout:
         worker._fail_job(job, exc)
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
 
 
 def _describe(job: Job, *, with_id: bool = True) -> str:
