@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -178,6 +179,56 @@ def test_sync_code_holding_the_loop_is_named_and_killed_past_its_timeout(
         assert "Tests\\Async\\BlockLoop" in worker.text() and "held the event loop" in worker.text()
         failed = connections.failed().all()
         assert len(failed) == 1 and "has timed out" in failed[0].exception
+    finally:
+        connections.close()
+
+
+def test_queue_restart_stops_reserving_and_drains(
+    redis_env: dict[str, str],
+    sqlite_env: dict[str, str],
+    redis_client: object,
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    env = {**sqlite_env, **redis_env}
+    connections = _connections(env)
+    log = tmp_path / "jobs.log"
+    try:
+        for n in range(10):
+            push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": 1.5})
+        worker = spawn_worker(env, "--in-flight", "10", jobs=JOBS)
+        wait_for(lambda: sum(line.startswith("start") for line in log_lines(log)) == 10, timeout=20,
+                 what=f"10 jobs in flight:\n{worker.text()}")
+        connections.cache().forever("illuminate:queue:restart", int(time.time()) + 100)
+        push(connections, "Tests\\Async\\Record", {"log": str(log), "n": 99})
+        wait_for(lambda: not worker.alive(), timeout=20, what="the worker to restart")
+        assert worker.proc.returncode == 0
+        assert _numbers(_done(log)) == list(range(10))
+        assert connections.queue().size(None) == 1  # pushed after the restart: left for the next worker
+    finally:
+        connections.close()
+
+
+def test_concurrency_times_in_flight(
+    redis_env: dict[str, str],
+    sqlite_env: dict[str, str],
+    redis_client: object,
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    env = {**sqlite_env, **redis_env}
+    connections = _connections(env)
+    log = tmp_path / "jobs.log"
+    try:
+        for n in range(40):
+            push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n, "seconds": 1})
+        worker = spawn_worker(env, "--in-flight", "20", "--concurrency", "2", jobs=JOBS)
+        wait_for(lambda: len(_done(log)) == 40, timeout=30, what=f"40 jobs:\n{worker.text()}")
+        assert _numbers(_done(log)) == list(range(40))
+        assert len({line.split("pid=")[1].split()[0] for line in _done(log)}) == 2  # two processes
+        os.kill(worker.pid, signal.SIGTERM)
+        wait_for(lambda: not worker.alive(), timeout=20, what="the supervisor to stop")
+        assert worker.proc.returncode == 0
     finally:
         connections.close()
 

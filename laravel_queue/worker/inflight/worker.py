@@ -74,7 +74,7 @@ class InFlightWorker:
         found_nothing = False
         while True:
             restart, paused = await source.run(worker._read_control, connection, queues)
-            status = worker._stop_status(restart, found_nothing and not self._tasks, started, jobs_started)
+            status = worker._stop_status(restart, found_nothing, started, jobs_started)
             if status is not None:
                 return status
             if not await source.run(worker._daemon_should_run):
@@ -91,11 +91,11 @@ class InFlightWorker:
             for job in jobs:
                 self._start(runner, job)
             jobs_started += len(jobs)
-            found_nothing = not jobs
-            if found_nothing and not (options.stop_when_empty and self._tasks):
-                await self._sleep(options.sleep)
-            elif found_nothing:  # --stop-when-empty: the queue is empty once the in-flight jobs finish
+            found_nothing = not jobs and not self._tasks  # a running job may still queue more (a chain)
+            if not jobs and self._tasks and options.stop_when_empty:
                 await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+            elif not jobs:
+                await self._sleep(options.sleep)
 
     async def _reserve(self, source: JobSource, runner: JobRunner, queues: list[str], count: int) -> list[Job]:
         """Reserve up to `count` jobs; the finished jobs' deletes ride along. A failed pop keeps them."""
@@ -122,7 +122,10 @@ class InFlightWorker:
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
+        """A job is done: its slot is free and its delete should ride the next pop soon, so an
+        idle wait ends now instead of after --sleep."""
         self._tasks.discard(task)
+        self._wake_up()
         if not task.cancelled() and task.exception() is not None:
             log.error("in-flight job task crashed: %r", task.exception())
 
