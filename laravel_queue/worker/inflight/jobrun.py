@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from laravel_queue.job import InvalidPayloadError, Job
 from laravel_queue.registry import PreparedJob, UnknownJobError
 from laravel_queue.worker.exceptions import TimeoutExceededError
-from laravel_queue.worker.inflight.watch import CANCEL_GRACE
 from laravel_queue.worker.policy import timeout_for
 
 if TYPE_CHECKING:
@@ -120,17 +120,27 @@ class JobRunner:
             await self._handle_in_thread(job, prepared, timeout)
 
     async def _handle_async(self, job: Job, prepared: PreparedJob, timeout: int) -> None:
-        task = asyncio.get_running_loop().create_task(prepared.ahandle(), name=f"job {_describe(job)}")
+        """Awaited in this job's own task; at `timeout` the task is cancelled (the handler sees
+        CancelledError) and Laravel's timeout outcome follows."""
+        if timeout <= 0:
+            await prepared.ahandle()
+            return
+        task = asyncio.current_task()
+        assert task is not None
         self.watch.started(task, job, timeout)
+        timed_out = False
+        deadline = _deadline(timeout)
         try:
-            done, _ = await asyncio.wait({task}, timeout=timeout if timeout > 0 else None)
-            if not done:
-                task.cancel()
-                await asyncio.wait({task}, timeout=CANCEL_GRACE)
-                await self._timed_out(job)
-            task.result()
+            async with deadline:
+                await prepared.ahandle()
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the handler's own TimeoutError: an exception like any other
+            timed_out = True  # the outcome is recorded outside this block: failed_jobs shows no chain
         finally:
             self.watch.finished(task)
+        if timed_out:
+            await self._timed_out(job)
 
     async def _handle_in_thread(self, job: Job, prepared: PreparedJob, timeout: int) -> None:
         future = asyncio.get_running_loop().run_in_executor(self.pool, prepared.handle)
@@ -149,6 +159,39 @@ class JobRunner:
             await self.source.run(timeout_outcome, self.worker, job, exc)
             log.error("%s (cancelled; the other in-flight jobs go on)", exc)
             raise JobTimedOut(str(exc)) from exc
+
+
+if sys.version_info >= (3, 11):
+    _deadline = asyncio.timeout
+else:  # pragma: no cover - Python 3.10
+
+    class _deadline:
+        """asyncio.timeout for 3.10: cancel this task at the deadline, then raise TimeoutError."""
+
+        def __init__(self, seconds: float) -> None:
+            self._seconds = seconds
+            self._fired = False
+            self._handle: asyncio.TimerHandle | None = None
+
+        def expired(self) -> bool:
+            return self._fired
+
+        async def __aenter__(self) -> _deadline:
+            task = asyncio.current_task()
+            assert task is not None
+
+            def cancel() -> None:
+                self._fired = True
+                task.cancel()
+
+            self._handle = asyncio.get_running_loop().call_later(self._seconds, cancel)
+            return self
+
+        async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+            assert self._handle is not None
+            self._handle.cancel()
+            if self._fired and exc_type is asyncio.CancelledError:
+                raise TimeoutError
 
 
 def timeout_outcome(worker: Worker, job: Job, exc: TimeoutExceededError) -> None:

@@ -79,6 +79,7 @@ class RedisSource(JobSource):
         self.queue = queue
         self.client = client
         self._pop = client.register_script(redis_scripts.POP)
+        self._loaded = False
         self._batch = 1
 
     @classmethod
@@ -127,12 +128,16 @@ class RedisSource(JobSource):
         keys = self.queue.keys(name)
         script_keys = [keys.queue, keys.reserved, keys.notify, keys.delayed]
         migrate = "1" if self.queue.retry_after is None else "2"
-        pipe = self.client.pipeline(transaction=False)
-        self._queue_acks(pipe, acks)
-        for index in range(want):
-            args = self.queue._pop_args(migrate=migrate if index == 0 else "0")  # one migration per round trip
-            pipe.evalsha(self._pop.sha, len(script_keys), *script_keys, *args)
-        replies = await self._execute(pipe)
+
+        def pipeline() -> Any:
+            pipe = self.client.pipeline(transaction=False)
+            self._queue_acks(pipe, acks)
+            for index in range(want):
+                args = self.queue._pop_args(migrate=migrate if index == 0 else "0")  # one migration per trip
+                pipe.evalsha(self._pop.sha, len(script_keys), *script_keys, *args)
+            return pipe
+
+        replies = await self._execute(pipeline)
         jobs: list[Job] = []
         for raw, reserved, attempts in replies[len(replies) - want :]:
             if reserved is None:
@@ -160,15 +165,19 @@ class RedisSource(JobSource):
                 others.append(job)
         return others
 
-    async def _execute(self, pipe: Any) -> list[Any]:
-        """Run the pipeline; load the script first if the server does not know it yet."""
+    async def _execute(self, pipeline: Callable[[], Any]) -> list[Any]:
+        """Run a fresh pipeline; when the server does not know the pop script (new or flushed),
+        load it and run the pipeline again (a NOSCRIPT reply means no pop ran)."""
         from redis.exceptions import NoScriptError
 
+        if not self._loaded:
+            await self.client.script_load(redis_scripts.POP)
+            self._loaded = True
         try:
-            return list(await pipe.execute())
+            return list(await pipeline().execute())
         except NoScriptError:
             await self.client.script_load(redis_scripts.POP)
-            return list(await pipe.execute())
+            return list(await pipeline().execute())
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -89,7 +89,7 @@ class LoopWatch:
             task = asyncio.current_task(self._loop) if self._loop is not None else None
             if warned_at == 0.0:
                 warned_at = time.monotonic()
-                name = task.get_name() if task is not None else "worker code"
+                name = self._name_of(task)
                 log.warning(
                     "%s has held the event loop for %.1f s (sync code in an async handler?); "
                     "the other in-flight jobs wait until it returns",
@@ -99,6 +99,13 @@ class LoopWatch:
             if overdue is not None:
                 self._timeout_blocked(overdue)
                 return
+
+    def _name_of(self, task: asyncio.Task[Any] | None) -> str:
+        if task is None:
+            return "worker code"
+        with self._lock:
+            entry = self._deadlines.get(task)
+        return f"{_safe_name(entry[0])} ({task.get_name()})" if entry is not None else task.get_name()
 
     def _overdue(self, task: asyncio.Task[Any] | None) -> Job | None:
         """The job past its deadline while the loop is held (the holder's own first)."""

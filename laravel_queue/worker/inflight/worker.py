@@ -117,7 +117,7 @@ class InFlightWorker:
             return []
 
     def _start(self, runner: JobRunner, job: Job) -> None:
-        task = asyncio.get_running_loop().create_task(runner.process(job))
+        task = asyncio.get_running_loop().create_task(runner.process(job), name=f"job {job.job_id}")
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
