@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks.backends import make_backend
 from benchmarks.measure import Tally, median, run_processes, worker_argv
-from benchmarks.noop_jobs import TALLY_ENV, noop_payload, sleep_payload
+from benchmarks.noop_jobs import TALLY_ENV, async_noop_payload, noop_payload, sleep_payload
 
 SLEEP_SECONDS = 0.2
 LARAVEL_BOUND = 1 / SLEEP_SECONDS
@@ -53,7 +53,6 @@ def main() -> None:
         backend = make_backend("redis", workdir)
         backend.open()
         tally = Tally(workdir / "tally")
-        rows = []
         try:
             if "io" in args.only:
                 payloads = backend.prepare([sleep_payload(n, SLEEP_SECONDS) for n in range(args.jobs)])
@@ -61,16 +60,21 @@ def main() -> None:
                          ("--in-flight 200", ("--in-flight", "200")), ("--in-flight 500", ("--in-flight", "500")),
                          ("--concurrency 4", ("--concurrency", "4"))]
                 for label, extra in modes:
-                    jobs = payloads if label != "--in-flight 1" else payloads[: max(50, args.jobs // 20)]  # 5 jobs/s
+                    one_at_a_time = {"--in-flight 1": 50, "--concurrency 4": 200}  # 5 jobs/s per process
+                    jobs = payloads[: one_at_a_time.get(label, len(payloads))]
                     rate, rss = run(backend, tally, jobs, extra, args.runs)
-                    rows.append(("sleep 0.2 s (async)", label, len(jobs), rate, rss))
-                    print(f"| sleep 0.2 s | {label} | {len(jobs):,} | **{rate:,.0f}** | {rss:.1f} |", flush=True)
+                    row = f"| sleep 0.2 s (async def) | {label} | {len(jobs):,} | **{rate:,.0f}** | {rss:.1f} |"
+                    print(row, flush=True)
             if "noop" in args.only:
                 payloads = backend.prepare([noop_payload(n) for n in range(args.noop_jobs)])
-                for label, extra in [("--in-flight 1", ()), ("--in-flight 50", ("--in-flight", "50"))]:
-                    rate, rss = run(backend, tally, payloads, extra, args.runs)
-                    rows.append(("no-op", label, len(payloads), rate, rss))
-                    print(f"| no-op | {label} | {len(payloads):,} | **{rate:,.0f}** | {rss:.1f} |", flush=True)
+                async_payloads = backend.prepare([async_noop_payload(n) for n in range(args.noop_jobs)])
+                for job, label, extra, stored in [
+                    ("no-op (sync def)", "--in-flight 1", (), payloads),
+                    ("no-op (sync def, thread pool)", "--in-flight 50", ("--in-flight", "50"), payloads),
+                    ("no-op (async def)", "--in-flight 50", ("--in-flight", "50"), async_payloads),
+                ]:
+                    rate, rss = run(backend, tally, stored, extra, args.runs)
+                    print(f"| {job} | {label} | {len(stored):,} | **{rate:,.0f}** | {rss:.1f} |", flush=True)
         finally:
             backend.close()
     print(f"\nLaravel's bound for the sleep job, one at a time: {LARAVEL_BOUND:g} jobs/s per process")

@@ -80,3 +80,17 @@ async def sleep_job(job: Any, command: Any) -> None:
 
     _record(command.n)
     await asyncio.sleep(float(command.seconds))
+
+
+ASYNC_NOOP_CLASS = "App\\Jobs\\AsyncNoopJob"
+
+
+def async_noop_payload(n: int) -> dict[str, Any]:
+    """The envelope of `dispatch(new AsyncNoopJob($n))`: a no-op whose Python handler is `async def`."""
+    return command_payload(Command(ASYNC_NOOP_CLASS, {"n": n}))
+
+
+@handles(ASYNC_NOOP_CLASS)
+async def async_noop(job: Any, command: Any) -> None:
+    """The no-op job as `async def`: the in-flight worker runs it on its loop, not in a thread."""
+    _record(command.n)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from conftest import WorkerProcess, wait_for
 from test_reliability_kill import backend_env, conns, log_lines, push  # noqa: F401 - fixtures
 
@@ -96,147 +97,123 @@ def test_sigkill_with_50_in_flight_every_job_returns_after_retry_after_and_runs_
 
 
 def test_sigterm_drains_every_in_flight_job_and_exits_0(
-    redis_env: dict[str, str],
-    sqlite_env: dict[str, str],
-    redis_client: object,
+    redis_run: tuple[dict[str, str], Connections],
     spawn_worker: Callable[..., WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    env = {**sqlite_env, **redis_env}
-    connections = _connections(env)
+    env, connections = redis_run
     log = tmp_path / "jobs.log"
-    try:
-        for n in range(30):
-            push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": 1.5})
-        for n in range(30, 40):  # waiting behind them: never reserved once SIGTERM arrives
-            push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n})
-        worker = spawn_worker(env, "--in-flight", "30", jobs=JOBS)
-        wait_for(lambda: sum(line.startswith("start") for line in log_lines(log)) == 30, timeout=20,
-                 what=f"30 jobs in flight:\n{worker.text()}")
-        os.kill(worker.pid, signal.SIGTERM)
-        wait_for(lambda: not worker.alive(), timeout=20, what="the worker to drain and exit")
-        assert worker.proc.returncode == 0, worker.text()
-        assert _numbers(_done(log)) == list(range(30))  # every in-flight job finished
-        assert connections.queue().size(None) == 10  # nothing new was reserved
-        assert connections.queue().reserved_size(None) == 0
-    finally:
-        connections.close()
+    for n in range(30):
+        push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": 1.5})
+    for n in range(30, 40):  # waiting behind them: never reserved once SIGTERM arrives
+        push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n})
+    worker = spawn_worker(env, "--in-flight", "30", jobs=JOBS)
+    wait_for(lambda: sum(line.startswith("start") for line in log_lines(log)) == 30, timeout=20,
+             what=f"30 jobs in flight:\n{worker.text()}")
+    os.kill(worker.pid, signal.SIGTERM)
+    wait_for(lambda: not worker.alive(), timeout=20, what="the worker to drain and exit")
+    assert worker.proc.returncode == 0, worker.text()
+    assert _numbers(_done(log)) == list(range(30))  # every in-flight job finished
+    assert connections.queue().size(None) == 10  # nothing new was reserved
+    assert connections.queue().reserved_size(None) == 0
 
 
 def test_timed_out_async_job_is_cancelled_failed_or_left_reserved_while_neighbours_finish(
-    redis_env: dict[str, str],
-    sqlite_env: dict[str, str],
-    redis_client: object,
+    redis_run: tuple[dict[str, str], Connections],
     spawn_worker: Callable[..., WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    env = {**sqlite_env, **redis_env, "REDIS_QUEUE_RETRY_AFTER": "3"}
-    connections = _connections(env)
+    env, connections = redis_run
     log = tmp_path / "jobs.log"
-    try:
-        push(connections, "Tests\\Async\\Hang", {"log": str(log), "n": "fail"}, timeout=1, maxTries=1)
-        push(connections, "Tests\\Async\\Hang", {"log": str(log), "n": "flag"}, timeout=1, maxTries=5,
-             failOnTimeout=True)
-        push(connections, "Tests\\Async\\Hang", {"log": str(log), "n": "again"}, timeout=1, maxTries=2)
-        for n in range(10):
-            push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n, "seconds": 2})
-        worker = spawn_worker(env, "--in-flight", "20", jobs=JOBS)
-        wait_for(lambda: len(connections.failed().all()) == 3, timeout=30,
-                 what=f"three timed-out jobs failed:\n{worker.text()}")
-        lines = log_lines(log)
-        assert _numbers(_done(log)) == list(range(10))  # the neighbours ran to the end
-        assert {"cancelled fail", "cancelled flag", "cancelled again"} <= set(lines)
-        # "again": tries=2 -> attempt 1 timed out and stayed reserved, came back after retry_after
-        assert [line for line in lines if line.startswith("start again")] == [
-            "start again attempt=1", "start again attempt=2"
-        ]
-        for record in connections.failed().all():
-            assert record.exception.startswith(
-                "Illuminate\\Queue\\TimeoutExceededException: Tests\\Async\\Hang has timed out."
-            )
-        assert worker.alive()
-        assert connections.queue().size(None) == 0
-    finally:
-        connections.close()
+    push(connections, "Tests\\Async\\Hang", {"log": str(log), "n": "fail"}, timeout=1, maxTries=1)
+    push(connections, "Tests\\Async\\Hang", {"log": str(log), "n": "flag"}, timeout=1, maxTries=5,
+         failOnTimeout=True)
+    push(connections, "Tests\\Async\\Hang", {"log": str(log), "n": "again"}, timeout=1, maxTries=2)
+    for n in range(10):
+        push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n, "seconds": 2})
+    worker = spawn_worker(env, "--in-flight", "20", jobs=JOBS)
+    wait_for(lambda: len(connections.failed().all()) == 3, timeout=30,
+             what=f"three timed-out jobs failed:\n{worker.text()}")
+    lines = log_lines(log)
+    assert _numbers(_done(log)) == list(range(10))  # the neighbours ran to the end
+    assert {"cancelled fail", "cancelled flag", "cancelled again"} <= set(lines)
+    # "again": tries=2 -> attempt 1 timed out and stayed reserved, came back after retry_after
+    assert [line for line in lines if line.startswith("start again")] == [
+        "start again attempt=1", "start again attempt=2"
+    ]
+    for record in connections.failed().all():
+        assert record.exception.startswith(
+            "Illuminate\\Queue\\TimeoutExceededException: Tests\\Async\\Hang has timed out."
+        )
+    assert worker.alive()
+    assert connections.queue().size(None) == 0
 
 
 def test_sync_code_holding_the_loop_is_named_and_killed_past_its_timeout(
-    redis_env: dict[str, str],
-    sqlite_env: dict[str, str],
-    redis_client: object,
+    redis_run: tuple[dict[str, str], Connections],
     spawn_worker: Callable[..., WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    env = {**sqlite_env, **redis_env}
-    connections = _connections(env)
+    env, connections = redis_run
     log = tmp_path / "jobs.log"
-    try:
-        push(connections, "Tests\\Async\\BlockLoop", {"log": str(log), "n": 1, "seconds": 30}, timeout=2,
-             maxTries=1)
-        worker = spawn_worker(env, "--in-flight", "5", jobs=JOBS)
-        wait_for(lambda: not worker.alive(), timeout=20, what=f"the watch to stop the worker:\n{worker.text()}")
-        assert worker.proc.returncode == -signal.SIGKILL
-        assert "Tests\\Async\\BlockLoop" in worker.text() and "held the event loop" in worker.text()
-        failed = connections.failed().all()
-        assert len(failed) == 1 and "has timed out" in failed[0].exception
-    finally:
-        connections.close()
+    push(connections, "Tests\\Async\\BlockLoop", {"log": str(log), "n": 1, "seconds": 30}, timeout=2,
+         maxTries=1)
+    worker = spawn_worker(env, "--in-flight", "5", jobs=JOBS)
+    wait_for(lambda: not worker.alive(), timeout=20, what=f"the watch to stop the worker:\n{worker.text()}")
+    assert worker.proc.returncode == -signal.SIGKILL
+    assert "Tests\\Async\\BlockLoop" in worker.text() and "held the event loop" in worker.text()
+    failed = connections.failed().all()
+    assert len(failed) == 1 and "has timed out" in failed[0].exception
 
 
 def test_queue_restart_stops_reserving_and_drains(
-    redis_env: dict[str, str],
-    sqlite_env: dict[str, str],
-    redis_client: object,
+    redis_run: tuple[dict[str, str], Connections],
     spawn_worker: Callable[..., WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    env = {**sqlite_env, **redis_env}
-    connections = _connections(env)
+    env, connections = redis_run
     log = tmp_path / "jobs.log"
-    try:
-        for n in range(10):
-            push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": 1.5})
-        worker = spawn_worker(env, "--in-flight", "10", jobs=JOBS)
-        wait_for(lambda: sum(line.startswith("start") for line in log_lines(log)) == 10, timeout=20,
-                 what=f"10 jobs in flight:\n{worker.text()}")
-        connections.cache().forever("illuminate:queue:restart", int(time.time()) + 100)
-        push(connections, "Tests\\Async\\Record", {"log": str(log), "n": 99})
-        wait_for(lambda: not worker.alive(), timeout=20, what="the worker to restart")
-        assert worker.proc.returncode == 0
-        assert _numbers(_done(log)) == list(range(10))
-        assert connections.queue().size(None) == 1  # pushed after the restart: left for the next worker
-    finally:
-        connections.close()
+    for n in range(10):
+        push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": 1.5})
+    worker = spawn_worker(env, "--in-flight", "10", jobs=JOBS)
+    wait_for(lambda: sum(line.startswith("start") for line in log_lines(log)) == 10, timeout=20,
+             what=f"10 jobs in flight:\n{worker.text()}")
+    connections.cache().forever("illuminate:queue:restart", int(time.time()) + 100)
+    push(connections, "Tests\\Async\\Record", {"log": str(log), "n": 99})
+    wait_for(lambda: not worker.alive(), timeout=20, what="the worker to restart")
+    assert worker.proc.returncode == 0
+    assert _numbers(_done(log)) == list(range(10))
+    assert connections.queue().size(None) == 1  # pushed after the restart: left for the next worker
 
 
 def test_concurrency_times_in_flight(
-    redis_env: dict[str, str],
-    sqlite_env: dict[str, str],
-    redis_client: object,
+    redis_run: tuple[dict[str, str], Connections],
     spawn_worker: Callable[..., WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    env = {**sqlite_env, **redis_env}
-    connections = _connections(env)
+    env, connections = redis_run
     log = tmp_path / "jobs.log"
-    try:
-        for n in range(40):
-            push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n, "seconds": 1})
-        worker = spawn_worker(env, "--in-flight", "20", "--concurrency", "2", jobs=JOBS)
-        wait_for(lambda: len(_done(log)) == 40, timeout=30, what=f"40 jobs:\n{worker.text()}")
-        assert _numbers(_done(log)) == list(range(40))
-        assert len({line.split("pid=")[1].split()[0] for line in _done(log)}) == 2  # two processes
-        os.kill(worker.pid, signal.SIGTERM)
-        wait_for(lambda: not worker.alive(), timeout=20, what="the supervisor to stop")
-        assert worker.proc.returncode == 0
-    finally:
-        connections.close()
+    for n in range(40):
+        push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n, "seconds": 1})
+    worker = spawn_worker(env, "--in-flight", "20", "--concurrency", "2", jobs=JOBS)
+    wait_for(lambda: len(_done(log)) == 40, timeout=30, what=f"40 jobs:\n{worker.text()}")
+    assert _numbers(_done(log)) == list(range(40))
+    assert len({line.split("pid=")[1].split()[0] for line in _done(log)}) == 2  # two processes
+    os.kill(worker.pid, signal.SIGTERM)
+    wait_for(lambda: not worker.alive(), timeout=20, what="the supervisor to stop")
+    assert worker.proc.returncode == 0
 
 
-def _connections(env: dict[str, str]) -> Connections:
+@pytest.fixture
+def redis_run(
+    redis_env: dict[str, str], sqlite_env: dict[str, str], redis_client: object
+) -> Iterator[tuple[dict[str, str], Connections]]:
+    """Redis queue and cache (retry_after 3 s), failed_jobs in SQLite: the env and connections."""
     from laravel_queue.config import load_settings
     from laravel_queue.schema import migrate
 
+    env = {**sqlite_env, **redis_env, "REDIS_QUEUE_RETRY_AFTER": "3"}
     connections = Connections(load_settings(environ=env))
     migrate(connections.db())
-    return connections
+    yield env, connections
+    connections.close()

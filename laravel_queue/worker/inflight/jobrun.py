@@ -54,7 +54,7 @@ class JobRunner:
         worker, io = self.worker, self.source.run
         job.on_fail = self.source.pinned(worker._fail_job)
         await io(worker.events.fire, worker.events.reserved, job)
-        worker.output.starting(job)
+        worker.output.starting(job, flush=False)  # flushed once per round (worker._rounds)
         started = time.perf_counter()
         try:
             _ = job.payload

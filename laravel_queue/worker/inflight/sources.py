@@ -156,13 +156,16 @@ class RedisSource(JobSource):
             await self.run(job._delete_from_backend)
 
     def _queue_acks(self, pipe: Any, acks: list[Job]) -> list[Job]:
-        """ZREM each finished job's exact reserved copy (Laravel's deleteReserved)."""
-        others = []
+        """ZREM the finished jobs' exact reserved copies (Laravel's deleteReserved), one ZREM per queue."""
+        others: list[Job] = []
+        members: dict[str, list[bytes]] = {}
         for job in acks:
             if isinstance(job, RedisJob) and job.driver is self.queue:
-                pipe.zrem(self.queue.keys(job.queue).reserved, job.reserved)
+                members.setdefault(self.queue.keys(job.queue).reserved, []).append(job.reserved)
             else:
                 others.append(job)
+        for key, reserved in members.items():
+            pipe.zrem(key, *reserved)
         return others
 
     async def _execute(self, pipeline: Callable[[], Any]) -> list[Any]:

@@ -39,6 +39,7 @@ class InFlightWorker:
         self.in_flight = in_flight
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: asyncio.Event | None = None
+        self._slot_freed: asyncio.Event | None = None
 
     def daemon(self, connection_name: str | None, queues: list[str]) -> int:
         """Work until a stop condition, then let the in-flight jobs finish; Laravel's exit status."""
@@ -52,6 +53,7 @@ class InFlightWorker:
         watch = LoopWatch()
         runner = JobRunner(worker, source, pool, watch)
         self._wake = asyncio.Event()
+        self._slot_freed = asyncio.Event()
         self._install_signal_handlers()
         source.attach(asyncio.get_running_loop())
         watch.start(asyncio.get_running_loop(), runner)
@@ -81,11 +83,14 @@ class InFlightWorker:
                 await self._sleep(options.sleep if options.sleep > 0 else 1)
                 found_nothing = False
                 continue
+            worker.output.flush()  # this round's RUNNING/DONE lines, one write
+            if await self._wait_for_slots():
+                continue  # time passed: the stop checks come first again
             free = self.in_flight - len(self._tasks)
             if options.max_jobs:
                 free = min(free, options.max_jobs - jobs_started)
             if free <= 0:
-                await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+                await self._next_finish()
                 continue
             jobs = await self._reserve(source, runner, [q for q in queues if q not in paused], free)
             for job in jobs:
@@ -93,9 +98,26 @@ class InFlightWorker:
             jobs_started += len(jobs)
             found_nothing = not jobs and not self._tasks  # a running job may still queue more (a chain)
             if not jobs and self._tasks and options.stop_when_empty:
-                await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+                await self._next_finish()
             elif not jobs:
                 await self._sleep(options.sleep)
+
+    async def _wait_for_slots(self) -> bool:
+        """Until a quarter of the slots (at least one) is free: a round trip then reserves a batch
+        instead of one job per finished job. A job that ends sooner than the others still frees
+        its slot at once; the wait is only for the next reservation."""
+        wanted = max(1, self.in_flight // 4)
+        waited = False
+        while self._tasks and self.in_flight - len(self._tasks) < wanted:
+            await self._next_finish()
+            waited = True
+        return waited
+
+    async def _next_finish(self) -> None:
+        """Until one in-flight job finishes (one event, not a callback on every task per wait)."""
+        assert self._slot_freed is not None
+        self._slot_freed.clear()
+        await self._slot_freed.wait()
 
     async def _reserve(self, source: JobSource, runner: JobRunner, queues: list[str], count: int) -> list[Job]:
         """Reserve up to `count` jobs; the finished jobs' deletes ride along. A failed pop keeps them."""
@@ -126,6 +148,8 @@ class InFlightWorker:
         idle wait ends now instead of after --sleep."""
         self._tasks.discard(task)
         self._wake_up()
+        if self._slot_freed is not None:
+            self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("in-flight job task crashed: %r", task.exception())
 
