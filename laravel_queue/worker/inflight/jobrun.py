@@ -1,12 +1,13 @@
-"""One reserved job on the in-flight worker: Laravel's Worker::process, step for step.
+"""One reserved job on the in-flight worker: the sync pipeline (`worker.process`) with an awaited handler.
 
-The rules are the sync worker's own methods (attempts, tries, retryUntil, maxExceptions,
-backoff, failed_jobs, chains, batches, unique locks, `--unknown`); only the handler
-call differs. An `async def` handler runs on the loop as its own task and is cancelled
-at its timeout (it sees `asyncio.CancelledError`); a sync handler runs in the thread
-pool, and since a thread cannot be stopped, a sync handler past its timeout stops the
-process as the sync worker's watchdog does. The driver and bookkeeping I/O around the
-handler goes through `JobSource.run` (inline for Redis, the driver thread otherwise).
+The rules are the sync worker's own `JobProcessor` (attempts, tries, retryUntil,
+maxExceptions, backoff, failed_jobs, chains, batches, unique locks, `--unknown`) and the
+same `JobRun` per job; only the handler call differs. An `async def` handler runs in the
+job's task on the loop and is cancelled at its timeout (it sees `asyncio.CancelledError`);
+a sync handler runs in the thread pool, and since a thread cannot be stopped, a sync
+handler past its timeout stops the process as the sync worker's watchdog does. The driver
+and bookkeeping I/O around the handler goes through `JobSource.run` (inline for Redis,
+the driver thread otherwise).
 """
 
 from __future__ import annotations
@@ -21,17 +22,15 @@ from typing import TYPE_CHECKING, Any
 from laravel_queue.job import InvalidPayloadError, Job
 from laravel_queue.registry import PreparedJob, UnknownJobError
 from laravel_queue.worker.exceptions import TimeoutExceededError
-from laravel_queue.worker.policy import timeout_for
+from laravel_queue.worker.policy import has_exceeded_attempts, timeout_for, will_exceed_attempts
+from laravel_queue.worker.process import JobProcessor, exceeded_max_exceptions, safe_display
+from laravel_queue.worker.run import JobRun
 
 if TYPE_CHECKING:
     from laravel_queue.worker.inflight.sources import JobSource
     from laravel_queue.worker.inflight.watch import LoopWatch
-    from laravel_queue.worker.worker import Worker
 
 log = logging.getLogger("laravel_queue.worker")
-
-DELETED = "deleted"  # failed before its handler (max attempts)
-GIVEN_BACK = "given_back"  # --unknown=release
 
 
 class JobTimedOut(Exception):
@@ -39,10 +38,10 @@ class JobTimedOut(Exception):
 
 
 class JobRunner:
-    """Runs reserved jobs through the sync worker's rules with an awaited handler."""
+    """Runs reserved jobs through the sync worker's `JobProcessor` with an awaited handler."""
 
-    def __init__(self, worker: Worker, source: JobSource, pool: Executor, watch: LoopWatch) -> None:
-        self.worker = worker
+    def __init__(self, processor: JobProcessor, source: JobSource, pool: Executor, watch: LoopWatch) -> None:
+        self.processor = processor
         self.source = source
         self.pool = pool
         self.watch = watch
@@ -50,76 +49,82 @@ class JobRunner:
         """Finished jobs whose delete rides on the next pop."""
 
     async def process(self, job: Job) -> None:
-        """Laravel's Worker::process: guard, run, and route exceptions."""
-        worker, io = self.worker, self.source.run
-        job.on_fail = self.source.pinned(worker._fail_job)
-        await io(worker.events.fire, worker.events.reserved, job)
-        worker.output.starting(job, flush=False)  # flushed once per round (worker._rounds)
-        started = time.perf_counter()
+        """JobProcessor.process for one run: never raises an `Exception`."""
+        processor, io = self.processor, self.source.run
+        run = JobRun(job, defer_delete=True)
+        job.on_fail = self.source.pinned(processor.fail_job)
+        try:
+            if processor.events.reserved:
+                await io(processor.events.fire, processor.events.reserved, job)
+            processor.output.starting(job, flush=False)  # flushed once per round (worker._rounds)
+            outcome, exc = await self._pipeline(run)
+        except Exception as unexpected:
+            outcome, exc = await io(processor._contain, run, unexpected), unexpected
+        await io(processor._finished, run, outcome, exc)
+        if run.deferred:
+            self.acks.append(job)
+
+    async def _pipeline(self, run: JobRun) -> tuple[str, BaseException | None]:
+        processor, io, job = self.processor, self.source.run, run.job
         try:
             _ = job.payload
         except InvalidPayloadError as exc:
-            await io(worker._fail_job, job, exc)
-            await io(worker._finished, job, "failed", started, exc)
+            await io(processor.fail_job, job, exc)
             log.warning("job %s has an unreadable payload: %s", job.job_id, exc)
-            return
+            return "failed", exc
         try:
-            prepared = await io(self._before_handler, job)
-            if isinstance(prepared, PreparedJob):
-                await self._handle(job, prepared)
-            outcome = await io(self._after_handler, job, prepared)
-            await io(worker._finished, job, outcome, started)
-        except JobTimedOut as exc:
-            outcome = "failed" if job.has_failed() else "released_after_exception"  # or left reserved
-            await io(worker._finished, job, outcome, started, exc.__cause__)
+            prepared = await io(self._before_handler, run)
+            if prepared is not None and run.skipped is None:
+                await self._handle(run, prepared)
+            await io(self._after_handler, run)
+            return run.outcome(), None
+        except JobTimedOut as timed_out:
+            return ("failed" if job.has_failed() else "released_after_exception"), timed_out.__cause__
         except Exception as exc:
-            await io(worker._handle_exception, job, exc)
-            outcome = "failed" if job.has_failed() else "released_after_exception"
-            await io(worker._finished, job, outcome, started, exc)
+            await io(processor.handle_exception, job, exc)
+            return ("failed" if job.has_failed() else "released_after_exception"), exc
 
     # -- the steps around the handler (sync: they run where the source does its I/O) -----------
-    def _before_handler(self, job: Job) -> PreparedJob | str:
-        """Before event, attempts check, handler lookup and decode, lifecycle; or why no handler runs."""
-        worker = self.worker
-        worker.events.fire(worker.events.before, job)
-        worker._fail_if_already_exceeded(job)
+    def _before_handler(self, run: JobRun) -> PreparedJob | None:
+        """Before event, attempts check, handler lookup and decode, lifecycle; None: no handler call."""
+        processor, job = self.processor, run.job
+        if processor.events.before:
+            processor.events.fire(processor.events.before, job)
+        if has_exceeded_attempts(job, processor.options, time.time()):
+            processor._fail_exceeded(job)
         if job.is_deleted():
-            return DELETED
+            return None
         try:
-            prepared = worker.registry.prepare(job, encrypter=worker._encrypter())
+            prepared = processor.registry.prepare(job, encrypter=processor._encrypter())
         except UnknownJobError:
-            if worker.options.unknown == "release":
-                worker._give_back(job)
-                return GIVEN_BACK
+            if processor.options.unknown == "release":
+                processor._give_back(run)
+                return None
             raise
-        job._prepared = prepared  # type: ignore[attr-defined]
-        worker.lifecycle.before_handle(job, prepared)
+        run.prepared = prepared
+        processor.lifecycle.before_handle(job, prepared)
+        run.handled = True
         return prepared
 
-    def _after_handler(self, job: Job, prepared: PreparedJob | str) -> str:
-        """Lifecycle (unique, chain, batch), the finished job's deferred delete, after event; the outcome."""
-        worker = self.worker
-        if isinstance(prepared, PreparedJob):
-            worker.lifecycle.after_handle(job, prepared)
+    def _after_handler(self, run: JobRun) -> None:
+        """Lifecycle (unique, chain, batch), the finished job's deferred delete, after event."""
+        processor, job = self.processor, run.job
+        if run.handled:
+            processor.lifecycle.after_handle(job, run.prepared)
             if not job.is_deleted_or_released():
-                job.delete_later()
-                self.acks.append(job)
-        worker.events.fire(worker.events.after, job)
-        if job.has_failed():
-            return "failed"
-        if isinstance(prepared, str):
-            return prepared
-        return "released" if job.is_released() else "processed"
+                processor.delete_finished(run)
+        if processor.events.after:
+            processor.events.fire(processor.events.after, job)
 
     # -- the handler ----------------------------------------------------------------------------
-    async def _handle(self, job: Job, prepared: PreparedJob) -> None:
-        timeout = timeout_for(job, self.worker.options)
+    async def _handle(self, run: JobRun, prepared: PreparedJob) -> None:
+        timeout = timeout_for(run.job, self.processor.options)
         if prepared.is_async:
-            await self._handle_async(job, prepared, timeout)
+            await self._handle_async(run, prepared, timeout)
         else:
-            await self._handle_in_thread(job, prepared, timeout)
+            await self._handle_in_thread(run, prepared, timeout)
 
-    async def _handle_async(self, job: Job, prepared: PreparedJob, timeout: int) -> None:
+    async def _handle_async(self, run: JobRun, prepared: PreparedJob, timeout: int) -> None:
         """Awaited in this job's own task; at `timeout` the task is cancelled (the handler sees
         CancelledError) and Laravel's timeout outcome follows."""
         if timeout <= 0:
@@ -127,7 +132,7 @@ class JobRunner:
             return
         task = asyncio.current_task()
         assert task is not None
-        self.watch.started(task, job, timeout)
+        self.watch.started(task, run, timeout)
         timed_out = False
         deadline = _deadline(timeout)
         try:
@@ -140,23 +145,20 @@ class JobRunner:
         finally:
             self.watch.finished(task)
         if timed_out:
-            await self._timed_out(job)
+            await self._timed_out(run.job)
 
-    async def _handle_in_thread(self, job: Job, prepared: PreparedJob, timeout: int) -> None:
+    async def _handle_in_thread(self, run: JobRun, prepared: PreparedJob, timeout: int) -> None:
         future = asyncio.get_running_loop().run_in_executor(self.pool, prepared.handle)
         done, _ = await asyncio.wait({future}, timeout=timeout if timeout > 0 else None)
-        if not done:  # a thread cannot be cancelled: Laravel's outcome, then the process stops
-            try:
-                await self._timed_out(job)
-            finally:
-                await self.watch.kill_for(job, "a sync handler ran past its timeout in the thread pool")
+        if not done:  # a thread cannot be cancelled: the sync watchdog's bookkeeping, then SIGKILL
+            await self.watch.kill_for(run, "a sync handler ran past its timeout in the thread pool")
         future.result()
 
     async def _timed_out(self, job: Job) -> None:
         try:
-            raise TimeoutExceededError.for_job(_describe(job, with_id=False))
+            raise TimeoutExceededError.for_job(safe_display(job))
         except TimeoutExceededError as exc:
-            await self.source.run(timeout_outcome, self.worker, job, exc)
+            await self.source.run(timeout_outcome, self.processor, job, exc)
             log.error("%s (cancelled; the other in-flight jobs go on)", exc)
             raise JobTimedOut(str(exc)) from exc
 
@@ -194,20 +196,13 @@ else:  # pragma: no cover - Python 3.10
                 raise TimeoutError
 
 
-def timeout_outcome(worker: Worker, job: Job, exc: TimeoutExceededError) -> None:
-    """Laravel's timeout bookkeeping (§8.6): fail when out of tries or failOnTimeout, else leave
-    the job reserved so it returns after retry_after."""
-    worker._fail_if_will_exceed_attempts(job, exc)
-    if not job.has_failed():
-        worker._fail_if_will_exceed_exceptions(job, exc)
-    if not job.has_failed() and job.fail_on_timeout:
-        worker._fail_job(job, exc)
-
-
-def _describe(job: Job, *, with_id: bool = True) -> str:
-    try:
-        name = job.display_name
-    except Exception:
-        name = "Unknown"
-    return f"{name} ({job.job_id})" if with_id else name
-
+def timeout_outcome(processor: JobProcessor, job: Job, exc: TimeoutExceededError) -> None:
+    """Laravel's timeout bookkeeping (§8.6) for a cancelled handler: fail the job when out of
+    tries, at maxExceptions or failOnTimeout (failed() hook included, as Laravel's Job::fail),
+    else leave it reserved so it returns after retry_after."""
+    if job.is_deleted() or job.is_released() or job.has_failed():
+        return  # its fate was decided before the deadline
+    fails = will_exceed_attempts(job, processor.options, time.time())
+    fails = exceeded_max_exceptions(processor.cache, job) or fails
+    if fails or job.fail_on_timeout:
+        processor.fail_job(job, exc)

@@ -24,6 +24,7 @@ from laravel_queue.job import Job
 from laravel_queue.worker.inflight.jobrun import JobRunner
 from laravel_queue.worker.inflight.sources import JobSource, source_for
 from laravel_queue.worker.inflight.watch import LoopWatch
+from laravel_queue.worker.timeout import TimeoutBookkeeping
 from laravel_queue.worker.worker import Worker
 
 log = logging.getLogger("laravel_queue.worker")
@@ -50,15 +51,15 @@ class InFlightWorker:
         queue = worker.connections.queue(connection_name)
         source = source_for(queue)
         pool = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="laravel-queue-job")
-        watch = LoopWatch()
-        runner = JobRunner(worker, source, pool, watch)
+        watch = LoopWatch(TimeoutBookkeeping(worker.settings, worker.options, worker.lifecycle))
+        runner = JobRunner(worker.processor, source, pool, watch)
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._install_signal_handlers()
         source.attach(asyncio.get_running_loop())
         watch.start(asyncio.get_running_loop(), runner)
         try:
-            worker._last_restart = (await source.run(worker._read_control, queue.connection_name, []))[0]
+            worker.control.last_restart = (await source.run(worker.control.read, queue.connection_name, []))[0]
             return await self._rounds(source, runner, queue.connection_name, queues)
         finally:
             if self._tasks:
@@ -75,7 +76,7 @@ class InFlightWorker:
         jobs_started = 0
         found_nothing = False
         while True:
-            restart, paused = await source.run(worker._read_control, connection, queues)
+            restart, paused = await source.run(worker.control.read, connection, queues)
             status = worker._stop_status(restart, found_nothing, started, jobs_started)
             if status is not None:
                 return status
@@ -131,8 +132,8 @@ class InFlightWorker:
             runner.acks = acks + runner.acks
             unreservable = getattr(exc, "job", None)
             if isinstance(unreservable, Job):  # a row the driver cannot reserve: Laravel 12.54 fails it
-                unreservable.on_fail = self.worker._fail_job
-                await source.run(self.worker._fail_job, unreservable, exc)
+                unreservable.on_fail = self.worker.processor.fail_job
+                await source.run(self.worker.processor.fail_job, unreservable, exc)
                 return []
             log.error("could not pop: %s", exc)
             await self._sleep(1)
@@ -166,20 +167,17 @@ class InFlightWorker:
         worker = self.worker
 
         def quit_() -> None:
-            worker.should_quit = True
+            worker.quit()
             self._wake_up()
 
-        def pause() -> None:
-            worker.paused = True
-
         def resume() -> None:
-            worker.paused = False
+            worker.resume()
             self._wake_up()
 
         try:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
                 loop.add_signal_handler(sig, quit_)
-            loop.add_signal_handler(signal.SIGUSR2, pause)
+            loop.add_signal_handler(signal.SIGUSR2, worker.pause)
             loop.add_signal_handler(signal.SIGCONT, resume)
         except (RuntimeError, ValueError):  # not the main thread: the caller handles signals
             pass
