@@ -192,3 +192,22 @@ def test_priority_order_is_kept_across_queues(redis_conns: Connections) -> None:
     worker = Worker(redis_conns, registry=registry, options=options, lifecycle=lifecycle)
     assert InFlightWorker(worker, 3).daemon("redis", ["high", "low"]) == 0
     assert ran[:2] == ["high", "high"] and sorted(ran) == ["high", "high", "low", "low"]
+
+
+def test_cancelled_batch_skips_the_async_handler(batch_connections: Connections) -> None:  # noqa: F811
+    from laravel_queue.bus.middleware import SkipIfBatchCancelled
+
+    insert_batch(batch_connections, total=3, options="a:0:{}", cancelled=True)
+    push_raw_payloads(batch_connections, fixture_payloads())
+    ran: list[int] = []
+    registry = Registry()
+
+    async def item(job: Any, command: Any) -> None:
+        ran.append(command.item)
+
+    registry.register(ITEM, item, middleware=(SkipIfBatchCancelled(),))
+    assert run_in_flight(batch_connections, registry, "database") == 0
+    assert ran == []
+    row = batch_row(batch_connections)
+    assert (row["pending_jobs"], row["failed_jobs"]) == (0, 0)  # skipped jobs count as done
+    assert batch_connections.queue("database").size("default") == 0
