@@ -41,6 +41,9 @@ class InFlightWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: asyncio.Event | None = None
         self._slot_freed: asyncio.Event | None = None
+        self._started = 0.0
+        self._jobs_started = 0
+        self._found_nothing = False
 
     def daemon(self, connection_name: str | None, queues: list[str]) -> int:
         """Work until a stop condition, then let the in-flight jobs finish; Laravel's exit status."""
@@ -71,37 +74,48 @@ class InFlightWorker:
             pool.shutdown(wait=False)
 
     async def _rounds(self, source: JobSource, runner: JobRunner, connection: str, queues: list[str]) -> int:
-        worker, options = self.worker, self.worker.options
-        started = time.monotonic()
-        jobs_started = 0
-        found_nothing = False
+        """Rounds until a stop condition; an unexpected error in a round is logged and the next one runs."""
+        self._started = time.monotonic()
         while True:
-            restart, paused = await source.run(worker.control.read, connection, queues)
-            status = worker._stop_status(restart, found_nothing, started, jobs_started)
+            try:
+                status = await self._round(source, runner, connection, queues)
+            except Exception:  # a bug or an outage outside any job: log it and go on, as the sync loop
+                log.exception("unexpected error in the in-flight worker loop; continuing")
+                await self._sleep(1)
+                continue
             if status is not None:
                 return status
-            if not await source.run(worker._daemon_should_run):
-                await self._sleep(options.sleep if options.sleep > 0 else 1)
-                found_nothing = False
-                continue
-            worker.output.flush()  # this round's RUNNING/DONE lines, one write
-            if await self._wait_for_slots():
-                continue  # time passed: the stop checks come first again
-            free = self.in_flight - len(self._tasks)
-            if options.max_jobs:
-                free = min(free, options.max_jobs - jobs_started)
-            if free <= 0:
-                await self._next_finish()
-                continue
-            jobs = await self._reserve(source, runner, [q for q in queues if q not in paused], free)
-            for job in jobs:
-                self._start(runner, job)
-            jobs_started += len(jobs)
-            found_nothing = not jobs and not self._tasks  # a running job may still queue more (a chain)
-            if not jobs and self._tasks and options.stop_when_empty:
-                await self._next_finish()
-            elif not jobs:
-                await self._sleep(options.sleep)
+
+    async def _round(self, source: JobSource, runner: JobRunner, connection: str, queues: list[str]) -> int | None:
+        """Stop checks, then reserve up to the free slots; Laravel's exit status when it is time to stop."""
+        worker, options = self.worker, self.worker.options
+        restart, paused = await source.run(worker.control.read, connection, queues)
+        status = worker._stop_status(restart, self._found_nothing, self._started, self._jobs_started)
+        if status is not None:
+            return status
+        if not await source.run(worker._daemon_should_run):
+            await self._sleep(options.sleep if options.sleep > 0 else 1)
+            self._found_nothing = False
+            return None
+        worker.output.flush()  # this round's RUNNING/DONE lines, one write
+        if await self._wait_for_slots():
+            return None  # time passed: the stop checks come first again
+        free = self.in_flight - len(self._tasks)
+        if options.max_jobs:
+            free = min(free, options.max_jobs - self._jobs_started)
+        if free <= 0:
+            await self._next_finish()
+            return None
+        jobs = await self._reserve(source, runner, [q for q in queues if q not in paused], free)
+        for job in jobs:
+            self._start(runner, job)
+        self._jobs_started += len(jobs)
+        self._found_nothing = not jobs and not self._tasks  # a running job may still queue more (a chain)
+        if not jobs and self._tasks and options.stop_when_empty:
+            await self._next_finish()
+        elif not jobs:
+            await self._sleep(options.sleep)
+        return None
 
     async def _wait_for_slots(self) -> bool:
         """Until a quarter of the slots (at least one) is free: a round trip then reserves a batch
