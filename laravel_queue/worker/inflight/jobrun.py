@@ -56,13 +56,15 @@ class JobRunner:
         try:
             if processor.events.reserved:
                 await io(processor.events.fire, processor.events.reserved, job)
-            processor.output.starting(job, flush=False)  # flushed once per round (worker._rounds)
+            _console_starting(processor, job)
             outcome, exc = await self._pipeline(run)
         except Exception as unexpected:
             outcome, exc = await io(processor._contain, run, unexpected), unexpected
         await io(processor._finished, run, outcome, exc)
         if run.deferred:
             self.acks.append(job)
+        exc = None  # no frame <-> traceback or job <-> run cycle: the job is freed now (as JobProcessor)
+        job.run = None
 
     async def _pipeline(self, run: JobRun) -> tuple[str, BaseException | None]:
         processor, io, job = self.processor, self.source.run, run.job
@@ -194,6 +196,15 @@ else:  # pragma: no cover - Python 3.10
             self._handle.cancel()
             if self._fired and exc_type is asyncio.CancelledError:
                 raise TimeoutError
+
+
+def _console_starting(processor: JobProcessor, job: Job) -> None:
+    """The RUNNING line, left to the round's flush (worker._round); a console that cannot be
+    written does not touch the job."""
+    try:
+        processor.output.starting(job, flush=False)
+    except Exception:
+        log.exception("console output for job %s failed", job.job_id)
 
 
 def timeout_outcome(processor: JobProcessor, job: Job, exc: TimeoutExceededError) -> None:

@@ -146,8 +146,7 @@ class InFlightWorker:
             runner.acks = acks + runner.acks
             unreservable = getattr(exc, "job", None)
             if isinstance(unreservable, Job):  # a row the driver cannot reserve: Laravel 12.54 fails it
-                unreservable.on_fail = self.worker.processor.fail_job
-                await source.run(self.worker.processor.fail_job, unreservable, exc)
+                await source.run(self.worker.processor.fail_unreservable, unreservable, exc)
                 return []
             log.error("could not pop: %s", exc)
             await self._sleep(1)
