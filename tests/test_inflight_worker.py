@@ -244,3 +244,29 @@ def test_sigusr2_pauses_reserving_lets_in_flight_jobs_finish_and_sigcont_resumes
     os.kill(worker.pid, signal.SIGTERM)
     wait_for(lambda: not worker.alive(), timeout=20, what="the worker to exit")
     assert worker.proc.returncode == 0
+
+
+def test_sqs_long_polling_in_flight_runs_each_job_once(
+    request: pytest.FixtureRequest,
+    sqlite_env: dict[str, str],
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    from test_reliability_kill import _sqs_env
+
+    from laravel_queue.config import load_settings
+    from laravel_queue.schema import migrate
+
+    env = {**_sqs_env(request, sqlite_env), "SQS_WAIT_TIME": "1"}  # each empty pop waits 1 s on its own thread
+    connections = Connections(load_settings(environ=env))
+    migrate(connections.db())
+    log = tmp_path / "jobs.log"
+    try:
+        for n in range(20):
+            push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n, "seconds": 0.3})
+        worker = spawn_worker(env, "--in-flight", "10", "--stop-when-empty", jobs=JOBS)
+        wait_for(lambda: not worker.alive(), timeout=60, what=f"the worker to stop when empty:\n{worker.text()}")
+        assert worker.proc.returncode == 0, worker.text()
+        assert _numbers(_done(log)) == list(range(20))
+    finally:
+        connections.close()

@@ -35,9 +35,6 @@ MAX_BATCH = 64
 class JobSource:
     """Reserve up to `count` jobs in queue-priority order; delete finished ones (acks)."""
 
-    inline_io = True
-    """True when bookkeeping I/O may run on the loop thread (the sync clients are thread-safe)."""
-
     async def pop(self, queues: list[str], count: int, acks: list[Job]) -> list[Job]:
         raise NotImplementedError
 
@@ -189,20 +186,28 @@ class RedisSource(JobSource):
 class ThreadedSource(JobSource):
     """Any sync driver, popped on one dedicated thread that also runs all bookkeeping I/O."""
 
-    inline_io = False
-
     def __init__(self, queue: Queue) -> None:
         self.queue = queue
         self._thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="laravel-queue-driver", initializer=self._remember_thread
         )
         self._thread_id: int | None = None
+        # A pop that may wait (SQS long polling, a blocking Redis pop) gets its own thread, so the
+        # bookkeeping of the running jobs never queues behind it (those clients are thread-safe;
+        # the database drivers never wait in a pop and keep one thread for their connection).
+        self._pop_thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="laravel-queue-pop") if queue.pop_may_wait else None
+        )
 
     def _remember_thread(self) -> None:
         self._thread_id = threading.get_ident()
 
     async def pop(self, queues: list[str], count: int, acks: list[Job]) -> list[Job]:
-        jobs = await self.run(self._pop_sync, queues, count, acks)
+        if self._pop_thread is None:
+            jobs = await self.run(self._pop_sync, queues, count, acks)
+        else:
+            loop = asyncio.get_running_loop()
+            jobs = await loop.run_in_executor(self._pop_thread, self._pop_sync, queues, count, acks)
         for job in jobs:  # the job's own release/delete/give-back must use the driver thread too
             job._delete_from_backend = self.pinned(job._delete_from_backend)  # type: ignore[method-assign]
             job._release_to_backend = self.pinned(job._release_to_backend)  # type: ignore[method-assign]
@@ -246,6 +251,8 @@ class ThreadedSource(JobSource):
 
     async def close(self) -> None:
         self._thread.shutdown(wait=True)
+        if self._pop_thread is not None:
+            self._pop_thread.shutdown(wait=True)
 
 
 def source_for(queue: Queue) -> JobSource:
