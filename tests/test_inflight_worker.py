@@ -103,13 +103,9 @@ def test_sigterm_drains_every_in_flight_job_and_exits_0(
 ) -> None:
     env, connections = redis_run
     log = tmp_path / "jobs.log"
-    for n in range(30):
-        push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": 1.5})
-    for n in range(30, 40):  # waiting behind them: never reserved once SIGTERM arrives
+    worker = _stall_in_flight(env, connections, spawn_worker, log, count=30, seconds=1.5)
+    for n in range(30, 40):  # waiting behind them (every slot is taken): never reserved after SIGTERM
         push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n})
-    worker = spawn_worker(env, "--in-flight", "30", jobs=JOBS)
-    wait_for(lambda: sum(line.startswith("start") for line in log_lines(log)) == 30, timeout=20,
-             what=f"30 jobs in flight:\n{worker.text()}")
     os.kill(worker.pid, signal.SIGTERM)
     wait_for(lambda: not worker.alive(), timeout=20, what="the worker to drain and exit")
     assert worker.proc.returncode == 0, worker.text()
@@ -173,11 +169,7 @@ def test_queue_restart_stops_reserving_and_drains(
 ) -> None:
     env, connections = redis_run
     log = tmp_path / "jobs.log"
-    for n in range(10):
-        push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": 1.5})
-    worker = spawn_worker(env, "--in-flight", "10", jobs=JOBS)
-    wait_for(lambda: sum(line.startswith("start") for line in log_lines(log)) == 10, timeout=20,
-             what=f"10 jobs in flight:\n{worker.text()}")
+    worker = _stall_in_flight(env, connections, spawn_worker, log, count=10, seconds=1.5)
     connections.cache().forever("illuminate:queue:restart", int(time.time()) + 100)
     push(connections, "Tests\\Async\\Record", {"log": str(log), "n": 99})
     wait_for(lambda: not worker.alive(), timeout=20, what="the worker to restart")
@@ -204,6 +196,25 @@ def test_concurrency_times_in_flight(
     assert worker.proc.returncode == 0
 
 
+def _stall_in_flight(
+    env: dict[str, str],
+    connections: Connections,
+    spawn_worker: Callable[..., WorkerProcess],
+    log: Path,
+    *,
+    count: int,
+    seconds: float,
+    in_flight: int | None = None,
+) -> WorkerProcess:
+    """A worker with `count` StallFirst jobs running (their first attempt sleeps `seconds`)."""
+    for n in range(count):
+        push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": seconds})
+    worker = spawn_worker(env, "--in-flight", str(in_flight or count), jobs=JOBS)
+    wait_for(lambda: sum(line.startswith("start") for line in log_lines(log)) == count, timeout=20,
+             what=f"{count} jobs in flight:\n{worker.text()}")
+    return worker
+
+
 @pytest.fixture
 def redis_run(
     redis_env: dict[str, str], sqlite_env: dict[str, str], redis_client: object
@@ -226,11 +237,7 @@ def test_sigusr2_pauses_reserving_lets_in_flight_jobs_finish_and_sigcont_resumes
 ) -> None:
     env, connections = redis_run
     log = tmp_path / "jobs.log"
-    for n in range(5):
-        push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": n, "seconds": 1})
-    worker = spawn_worker(env, "--in-flight", "10", jobs=JOBS)
-    wait_for(lambda: sum(line.startswith("start") for line in log_lines(log)) == 5, timeout=20,
-             what=f"5 jobs in flight:\n{worker.text()}")
+    worker = _stall_in_flight(env, connections, spawn_worker, log, count=5, in_flight=10, seconds=1)
     os.kill(worker.pid, signal.SIGUSR2)  # arrives while they run
     for n in range(5, 8):
         push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n})
