@@ -62,3 +62,35 @@ def noop(job: Any, command: Any) -> None:
     if not isinstance(n, int):
         raise TypeError(f"NoopJob.n should be an int, got {type(n).__name__}")
     _record(n)
+
+
+SLEEP_CLASS = "App\\Jobs\\SleepJob"
+"""An I/O-bound job: `handle()` awaits `seconds` (a stand-in for an HTTP call to a model API)."""
+
+
+def sleep_payload(n: int, seconds: float) -> dict[str, Any]:
+    """The envelope of `dispatch(new SleepJob($n, $seconds))`."""
+    return command_payload(Command(SLEEP_CLASS, {"n": n, "seconds": seconds}))
+
+
+@handles(SLEEP_CLASS)
+async def sleep_job(job: Any, command: Any) -> None:
+    """Awaits its `seconds`, then records its start like the no-op job (benchmarks/bench_inflight.py)."""
+    import asyncio
+
+    _record(command.n)
+    await asyncio.sleep(float(command.seconds))
+
+
+ASYNC_NOOP_CLASS = "App\\Jobs\\AsyncNoopJob"
+
+
+def async_noop_payload(n: int) -> dict[str, Any]:
+    """The envelope of `dispatch(new AsyncNoopJob($n))`: a no-op whose Python handler is `async def`."""
+    return command_payload(Command(ASYNC_NOOP_CLASS, {"n": n}))
+
+
+@handles(ASYNC_NOOP_CLASS)
+async def async_noop(job: Any, command: Any) -> None:
+    """The no-op job as `async def`: the in-flight worker runs it on its loop, not in a thread."""
+    _record(command.n)

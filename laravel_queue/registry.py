@@ -14,6 +14,10 @@ Failure hooks mirror Laravel's `failed($e)`: a class's `failed(self, exc)` metho
 for functions `handles(..., failed=fn)` / `@handles(...).failed`, called as `fn(exc)`
 or `fn(job, command, exc)`.
 
+Any of these may be `async def` (function, `handle`, `failed`): the worker awaits
+it. What calling cannot run (a generator, an async generator, a coroutine object
+given instead of its function) is rejected when registered.
+
 Registrations may also declare what PHP computes from methods Python cannot run
 (`tries()`, `backoff()`, `retryUntil()`, `displayName()`, `uniqueId()`, middleware):
 `@handles("App\\Jobs\\Foo", tries=3, backoff=[1, 5])` (decisions 2 and 3).
@@ -30,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from laravel_queue.awaitables import check_runnable, is_async_callable, resolve, run_sync
 from laravel_queue.errors import ConfigurationError, PayloadError
 from laravel_queue.job import Job
 from laravel_queue.payload import CALL_QUEUED_HANDLER, decode_command, payload_dict, validation_summary
@@ -150,26 +155,52 @@ class Registration:
 
 @dataclass
 class PreparedJob:
-    """A reserved job with its handler and decoded command, ready for the worker to run."""
+    """A reserved job with its handler and decoded command, ready for the worker to run.
+
+    `handle()`/`failed()` are the sync entry points (an async handler is run to completion
+    on the thread's event loop); `ahandle()`/`afailed()` are the async worker's, awaited
+    on its loop. `call_handler()` is the one place the handler is called.
+    """
 
     job: Job
     handler: Registration
     command: Any
     instance: Any = None
 
-    def handle(self) -> Any:
+    def call_handler(self) -> Any:
+        """Call the handler once; returns what it returns (a coroutine for an async handler)."""
         if self.handler.is_class:
             return _call_flexible(self.instance.handle, self.job)
         assert self.handler.target is not None
         return self.handler.target(self.job, self.command)
 
+    @property
+    def is_async(self) -> bool:
+        """True when the handler is `async def` (the async worker runs it on its loop, not in a thread)."""
+        if self.handler.is_class:
+            return is_async_callable(getattr(self.instance, "handle", None))
+        return is_async_callable(self.handler.target)
+
+    def handle(self) -> Any:
+        return run_sync(self.call_handler())
+
+    async def ahandle(self) -> Any:
+        return await resolve(self.call_handler())
+
     def failed(self, exc: BaseException | None) -> None:
         """Laravel's `failed($e)`: the class's own hook or the registered function; else nothing."""
+        run_sync(self._call_failed(exc))
+
+    async def afailed(self, exc: BaseException | None) -> None:
+        await resolve(self._call_failed(exc))
+
+    def _call_failed(self, exc: BaseException | None) -> Any:
         hook = self.handler.failed_hook
         if hook is not None:
-            _call_failed_hook(hook, self.job, self.command, exc)
-        elif self.handler.is_class and callable(getattr(self.instance, "failed", None)):
-            self.instance.failed(exc)
+            return _call_failed_hook(hook, self.job, self.command, exc)
+        if self.handler.is_class and callable(getattr(self.instance, "failed", None)):
+            return self.instance.failed(exc)
+        return None
 
 
 class Handles:
@@ -361,6 +392,8 @@ def _properties_of(command: Any) -> dict[str, Any]:
 
 def _check_target(php_class: str, target: Any) -> None:
     if target is None or not isinstance(target, type):
+        if target is not None:
+            check_runnable(target, f"the handler for {php_class}")
         if target is not None and not callable(target):
             raise TypeError(f"handler for {php_class} must be a function or a class, got {target!r}")
         return
@@ -369,6 +402,9 @@ def _check_target(php_class: str, target: Any) -> None:
             f"class handler {target.__name__} for {php_class} must be a pydantic BaseModel or a dataclass "
             "(its instance is validated from the command's properties)"
         )
+    for method in ("handle", "failed"):
+        if callable(getattr(target, method, None)):
+            check_runnable(getattr(target, method), f"{target.__name__}.{method}() for {php_class}")
 
 
 def _positional_count(fn: Callable[..., Any]) -> int | None:
@@ -382,17 +418,17 @@ def _positional_count(fn: Callable[..., Any]) -> int | None:
 
 
 def _check_failed_hook(hook: FailedHook) -> None:
+    check_runnable(hook, "the failed hook")
     if not callable(hook):
         raise TypeError(f"failed hook must be callable, got {hook!r}")
     if _positional_count(hook) not in (None, 1, 3):
         raise TypeError("a failed hook takes (exc) or (job, command, exc)")
 
 
-def _call_failed_hook(hook: FailedHook, job: Job, command: Any, exc: BaseException | None) -> None:
+def _call_failed_hook(hook: FailedHook, job: Job, command: Any, exc: BaseException | None) -> Any:
     if _positional_count(hook) == 1:
-        hook(exc)
-    else:
-        hook(job, command, exc)
+        return hook(exc)
+    return hook(job, command, exc)
 
 
 def _call_flexible(method: Callable[..., Any], job: Job) -> Any:

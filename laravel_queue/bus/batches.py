@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from laravel_queue.awaitables import check_runnable, run_sync
 from laravel_queue.bus.middleware import SKIP_IF_BATCH_CANCELLED, declares, middleware_of
 from laravel_queue.job import Job
 from laravel_queue.payload import php_json_encode_escaped
@@ -276,6 +277,7 @@ class BatchCallbacks:
         for attribute, callback in given.items():
             if callback is None:
                 continue
+            check_runnable(callback, f"on_batch({name!r}, {attribute}=...)")
             if not callable(callback):
                 raise TypeError(f"on_batch({name!r}, {attribute}=...) needs a callable, got {callback!r}")
             getattr(hooks, attribute).append(callback)
@@ -319,10 +321,7 @@ def _call_hook(callback: BatchCallback, batch: Batch, exc: BaseException | None)
             takes_two = len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
         except (TypeError, ValueError):
             takes_two = False
-        if takes_two:
-            callback(batch, exc)
-        else:
-            callback(batch)
+        run_sync(callback(batch, exc) if takes_two else callback(batch))
     except Exception:  # Laravel reports and swallows callback exceptions
         log.exception("batch callback %r for batch %s raised", callback, batch.id)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from laravel_queue.awaitables import check_runnable, run_sync
 from laravel_queue.errors import PayloadError
 from laravel_queue.job import Job
 from laravel_queue.payload import CONTEXT_KEY
@@ -173,6 +174,7 @@ class ChainCallbacks:
         self._entries: list[_ChainCatch] = []
 
     def on_chain_catch(self, callback: ChainCatchCallback, *, job_class: str | None = None) -> ChainCatchCallback:
+        check_runnable(callback, "the on_chain_catch callback")
         if not callable(callback):
             raise TypeError(f"on_chain_catch needs a callable, got {callback!r}")
         self._entries.append(_ChainCatch(callback, job_class.lstrip("\\") if job_class else None))
@@ -265,9 +267,6 @@ def _call_catch(callback: ChainCatchCallback, job: Job, command: Any, exc: BaseE
             full = len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params)
         except (TypeError, ValueError):
             full = False
-        if full:
-            callback(job, command, exc)
-        else:
-            callback(exc)
+        run_sync(callback(job, command, exc) if full else callback(exc))
     except Exception:  # PHP would report it; the failure itself is already recorded
         log.exception("chain catch callback %r raised", callback)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from laravel_queue import compat
+from laravel_queue.awaitables import is_async_callable, run_sync
 from laravel_queue.php import PhpObject
 
 SKIP_IF_BATCH_CANCELLED = "Illuminate\\Queue\\Middleware\\SkipIfBatchCancelled"
@@ -109,31 +110,50 @@ def without_overlapping(
     `release_after=None` (PHP's `dontRelease()`) dropped as if it succeeded.
     """
 
+    def lock_for(job: Any, command: Any) -> Any:
+        connections = _job_connections.get(job)
+        if connections is None:
+            raise RuntimeError("without_overlapping needs the bus lifecycle (laravel_queue.bus.lifecycle)")
+        cls = php_class or _class_of(job, command)
+        value = key(command) if callable(key) else key
+        name = overlap_key(
+            cls,
+            str(value),
+            prefix=prefix,
+            shared=shared,
+            display_name=display_name,
+            version=connections.settings.laravel_version,
+        )
+        return connections.cache().lock(name, expire_after)
+
+    def held_elsewhere(job: Any) -> None:
+        if release_after is not None:
+            job.release(release_after)
+
     def decorate(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        def run(job: Any, command: Any) -> Any:
-            connections = _job_connections.get(job)
-            if connections is None:
-                raise RuntimeError("without_overlapping needs the bus lifecycle (laravel_queue.bus.lifecycle)")
-            cls = php_class or _class_of(job, command)
-            value = key(command) if callable(key) else key
-            name = overlap_key(
-                cls,
-                str(value),
-                prefix=prefix,
-                shared=shared,
-                display_name=display_name,
-                version=connections.settings.laravel_version,
-            )
-            lock = connections.cache().lock(name, expire_after)
-            if lock.acquire():
+        if is_async_callable(handler):  # the lock must be held until the coroutine finishes
+
+            @functools.wraps(handler)
+            async def run_async(job: Any, command: Any) -> Any:
+                lock = lock_for(job, command)
+                if not lock.acquire():
+                    return held_elsewhere(job)
                 try:
-                    return handler(job, command)
+                    return await handler(job, command)
                 finally:
                     lock.release()
-            if release_after is not None:
-                job.release(release_after)
-            return None
+
+            return run_async
+
+        @functools.wraps(handler)
+        def run(job: Any, command: Any) -> Any:
+            lock = lock_for(job, command)
+            if not lock.acquire():
+                return held_elsewhere(job)
+            try:
+                return run_sync(handler(job, command))
+            finally:
+                lock.release()
 
         return run
 

@@ -65,6 +65,15 @@ def work(
             "Faster on a worker with a core to itself, at the cost of CPU.",
         ),
     ] = 0,
+    in_flight: Annotated[
+        int,
+        typer.Option(
+            "--in-flight",
+            min=1,
+            help="Jobs each process keeps reserved and running at once on an asyncio loop "
+            "(async handlers on the loop, sync ones in a thread pool of this size). 1 = one at a time, as Laravel.",
+        ),
+    ] = 1,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show job id, connection and queue.")] = False,
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port (/metrics).")
@@ -84,7 +93,7 @@ def work(
     options = WorkerOptions(
         name=name, backoff=backoff, memory=memory, timeout=timeout, sleep=sleep, max_tries=tries, force=force,
         stop_when_empty=stop_when_empty, max_jobs=max_jobs, max_time=max_time, rest=rest, json=json_output,
-        unknown=unknown, verbose=verbose, busy_poll=busy_poll,  # type: ignore[arg-type]
+        unknown=unknown, verbose=verbose, busy_poll=busy_poll, in_flight=in_flight,  # type: ignore[arg-type]
     )
     queues = _queue_names(settings, connection, queue)
     output = WorkerOutput(json_mode=json_output, timezone=settings.app.timezone, verbose=verbose)
@@ -107,6 +116,10 @@ def work(
             )
             if once:
                 return worker.run_next_job(connection, queues)
+            if in_flight > 1:
+                from laravel_queue.worker.inflight import InFlightWorker
+
+                return InFlightWorker(worker, in_flight).daemon(connection, queues)
             return worker.daemon(connection, queues)
         finally:
             if metrics_server is not None:

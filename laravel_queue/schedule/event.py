@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from laravel_queue.awaitables import check_runnable, run_sync
 from laravel_queue.errors import ConfigurationError
 from laravel_queue.schedule.commands import escape_argument, normalize_command
 from laravel_queue.schedule.frequencies import ManagesFrequencies
@@ -45,7 +46,7 @@ class _AfterCallback:
 
 
 def _truthy(condition: Condition) -> bool:
-    return bool(condition() if callable(condition) else condition)
+    return bool(run_sync(condition()) if callable(condition) else condition)
 
 
 def _call(callback: Callable[..., Any], event: Event) -> Any:
@@ -54,7 +55,7 @@ def _call(callback: Callable[..., Any], event: Event) -> Any:
         wants_event = bool(inspect.signature(callback).parameters)
     except (TypeError, ValueError):
         wants_event = False
-    return callback(event) if wants_event else callback()
+    return run_sync(callback(event) if wants_event else callback())
 
 
 class Event(ManagesFrequencies):
@@ -307,6 +308,10 @@ class CallbackEvent(Event):
     def __init__(self, schedule: Schedule, callback: Callable[..., Any], parameters: Sequence[Any] = ()) -> None:
         if not callable(callback):
             raise ScheduleError(f"schedule.call() needs a callable, got {callback!r}")
+        try:
+            check_runnable(callback, "the schedule.call() callback")
+        except TypeError as exc:
+            raise ScheduleError(str(exc)) from None
         super().__init__(schedule, None)
         self.callback = callback
         self.parameters = tuple(parameters)
@@ -375,7 +380,7 @@ class CallbackEvent(Event):
         return 1 if self.result is False else 0
 
     def _invoke(self, ctx: ScheduleContext) -> Any:
-        return self.callback(*self.parameters)
+        return run_sync(self.callback(*self.parameters))
 
 
 class JobEvent(CallbackEvent):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from laravel_queue.awaitables import run_sync
 from laravel_queue.job import Job
 
 log = logging.getLogger("laravel_queue.worker")
@@ -90,10 +91,11 @@ class WorkerEvents:
     finished: list[FinishedHook] = field(default_factory=list)
 
     def fire(self, hooks: list[Any], *args: Any) -> None:
-        """Call each hook; one that raises is logged and the next one still runs."""
+        """Call each hook (an `async def` one is run to completion); one that raises is logged
+        and the next one still runs."""
         for hook in hooks:
             try:
-                hook(*args)
+                run_sync(hook(*args))
             except Exception:
                 log.exception("worker hook %r raised; ignored", hook)
 
@@ -101,7 +103,7 @@ class WorkerEvents:
         """A looping hook returning False pauses the worker for this iteration, as in Laravel."""
         for hook in self.looping:
             try:
-                if hook() is False:
+                if run_sync(hook()) is False:
                     return False
             except Exception:
                 log.exception("looping hook %r raised; ignored", hook)

@@ -23,3 +23,4 @@ class WorkerOptions:
     unknown: Literal["fail", "release"] = "fail"
     verbose: bool = False
     busy_poll: int = 0  # µs a pop may spin on its reply before blocking (Python-only; Redis)
+    in_flight: int = 1  # jobs reserved and running at once on one event loop (Python-only; 1 = the sync loop)

@@ -84,13 +84,14 @@ class WorkerOutput:
         if not self.json_mode:
             self._write(f"   INFO  {message}")
 
-    def starting(self, job: Job) -> None:
+    def starting(self, job: Job, *, flush: bool = True) -> None:
+        """`flush=False` (the in-flight worker) leaves the line to the caller's next `flush()`."""
         if self.json_mode:
-            self._json(job, "starting")
+            self._json(job, "starting", flush=flush)
             return
         name = self._label(job)
         dots = "." * max(self.width - len(name) - 33, 0)
-        self._write(f"  {self._stamp()} {name} {dots} RUNNING")
+        self._write(f"  {self._stamp()} {name} {dots} RUNNING", flush=flush)
 
     def finished(self, job: Job, status: str, milliseconds: float, exc: BaseException | None = None) -> None:
         """Held in the stream's buffer (on a file or pipe; a terminal shows it at once) until the
