@@ -32,6 +32,8 @@ class Job(ABC):
         self._failed = False
         self.on_fail: Callable[[Job, BaseException | None], None] | None = None
         """Set by the worker: the failure pipeline `fail()` runs (delete, hooks, failed_jobs)."""
+        self.connections: Any = None
+        """Set by the bus lifecycle: the Connections running this job (middleware use its cache)."""
 
     # -- storage operations, per driver -------------------------------------------------
     @abstractmethod

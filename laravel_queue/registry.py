@@ -31,6 +31,8 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from laravel_queue.job import Job
+from laravel_queue.middleware.pipeline import send_through
+from laravel_queue.middleware.serialized import resolve_middleware
 from laravel_queue.payload import CALL_QUEUED_HANDLER, decode_command, payload_dict, validation_summary
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "Registration",
     "Registry",
     "UnknownJobError",
+    "UnknownMiddlewareError",
     "default_registry",
     "handles",
     "import_job_modules",
@@ -68,6 +71,19 @@ class UnknownJobError(LookupError):
             f'@handles("{name}") (from laravel_queue import handles) in a module passed to --jobs'
         )
         super().__init__(hint)
+
+
+class UnknownMiddlewareError(UnknownJobError):
+    """The job carries middleware Python cannot honour; like an unknown job it follows `--unknown`."""
+
+    def __init__(self, name: str, middleware: Sequence[str]) -> None:
+        self.name = name
+        self.middleware = list(middleware)
+        LookupError.__init__(
+            self,
+            f"job [{name}] uses middleware the Python worker cannot honour: {'; '.join(self.middleware)} "
+            "(run it on a PHP worker with --unknown=release, or declare a Python equivalent)",
+        )
 
 
 class CommandValidationError(ValueError):
@@ -148,8 +164,19 @@ class PreparedJob:
     handler: Registration
     command: Any
     instance: Any = None
+    middleware: list[Any] = field(default_factory=list)
+    """Laravel's order: the registration's declared `middleware()`, then the serialized property."""
 
     def handle(self) -> Any:
+        if self.middleware:
+            return send_through(self.job, self.command, self.middleware, self._call_handler)
+        return self.call_handler()
+
+    def _call_handler(self, job: Job, command: Any) -> Any:
+        return self.call_handler()
+
+    def call_handler(self) -> Any:
+        """The handler alone, without middleware (the pipeline's innermost step)."""
         if self.handler.is_class:
             return _call_flexible(self.instance.handle, self.job)
         assert self.handler.target is not None
@@ -308,15 +335,19 @@ class Registry:
     def prepare(self, job: Job, *, encrypter: Any = None) -> PreparedJob:
         """Find the handler (before decoding, so an unknown job stays untouched), then decode.
 
-        Raises UnknownJobError, CommandDecodeError or CommandValidationError.
+        Raises UnknownJobError (UnknownMiddlewareError for middleware Python cannot honour),
+        CommandDecodeError or CommandValidationError.
         """
         registration = self.lookup(job)
         is_object_job = job.payload.get("job") == CALL_QUEUED_HANDLER
         command = decode_command(job, encrypter) if is_object_job else job.payload.get("data")
+        middleware, unsupported = resolve_middleware(command, registration.options.middleware)
+        if unsupported:
+            raise UnknownMiddlewareError(self.resolve_name(job), unsupported)
         instance = None
         if registration.is_class:
             instance = registration.build(_properties_of(_inner_command(command)))
-        return PreparedJob(job=job, handler=registration, command=command, instance=instance)
+        return PreparedJob(job=job, handler=registration, command=command, instance=instance, middleware=middleware)
 
     def __contains__(self, php_class: object) -> bool:
         return isinstance(php_class, str) and self.get(php_class) is not None

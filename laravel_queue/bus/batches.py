@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from laravel_queue.bus.middleware import SKIP_IF_BATCH_CANCELLED, declares, middleware_of
 from laravel_queue.job import Job
 from laravel_queue.payload import php_json_encode_escaped
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads
@@ -350,7 +349,7 @@ def batch_id_of(job: Job, command: Any) -> str | None:
 
 
 class Batches(JobLifecycle):
-    """Records batch successes and failures and honours SkipIfBatchCancelled."""
+    """Records batch successes and failures (SkipIfBatchCancelled is a middleware: laravel_queue.middleware)."""
 
     def __init__(self, connections: Any, callbacks: BatchCallbacks | None = None) -> None:
         self.connections = connections
@@ -368,14 +367,6 @@ class Batches(JobLifecycle):
         if batch_id is None:
             return
         _running[job] = (self, batch_id)
-        options = getattr(prepared.handler, "options", None)
-        if declares(middleware_of(prepared.command, options), SKIP_IF_BATCH_CANCELLED):
-            batch = self.repository.find(batch_id)
-            if batch is not None and batch.cancelled():
-                log.info("batch %s is cancelled: %s skipped (SkipIfBatchCancelled)", batch_id, job.display_name)
-                # The middleware ends the pipeline without calling the handler; the job then
-                # counts as done (unique lock released, chain continued, batch success recorded).
-                prepared.handle = _skipped
 
     def after_handle(self, job: Job, prepared: Any) -> None:
         _running.pop(job, None)
@@ -451,8 +442,3 @@ class Batches(JobLifecycle):
                     "callbacks": skipped,
                 },
             )
-
-
-def _skipped() -> None:
-    """The handler stand-in for a job SkipIfBatchCancelled skips."""
-    return None

@@ -1,0 +1,152 @@
+"""ThrottlesExceptions / ThrottlesExceptionsWithRedis: stop calling a failing service, shared with PHP.
+
+Key: `laravel_throttles_exceptions:` + (the `by()` key, or the job's uuid with `by_job()`,
+or xxh128 of the job's display name on Laravel 12+, md5 of its class before). Each handled
+exception hits the key for `decay_seconds` and releases the job after `backoff` minutes;
+once `max_attempts` hits are counted the job is released until the window ends + 3 s
+without calling the handler. A success clears the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from laravel_queue.middleware.base import Around, AroundMiddleware, connections_of
+from laravel_queue.middleware.duration import DurationLimiter
+from laravel_queue.middleware.limiter import RateLimiter
+
+log = logging.getLogger("laravel_queue.middleware")
+
+THROTTLES_EXCEPTIONS = "Illuminate\\Queue\\Middleware\\ThrottlesExceptions"
+THROTTLES_EXCEPTIONS_WITH_REDIS = "Illuminate\\Queue\\Middleware\\ThrottlesExceptionsWithRedis"
+
+ExceptionTest = Callable[[BaseException], Any]
+
+
+class ThrottlesExceptions(AroundMiddleware):
+    """PHP's `new ThrottlesExceptions($maxAttempts = 10, $decaySeconds = 600)` on the default cache store."""
+
+    php_class = THROTTLES_EXCEPTIONS
+
+    def __init__(self, max_attempts: int = 10, decay_seconds: int = 600) -> None:
+        self.max_attempts = int(max_attempts)
+        self.decay_seconds = int(decay_seconds)
+        self.retry_after_minutes = 0
+        self.key: str | None = None
+        self.by_job_uuid = False
+        self.prefix = "laravel_throttles_exceptions:"
+        self.when_callback: ExceptionTest | None = None
+        self.report_callback: ExceptionTest | None = None
+        self.delete_when_callbacks: list[ExceptionTest] = []
+        self.fail_when_callbacks: list[ExceptionTest] = []
+
+    # -- Laravel's fluent options --------------------------------------------------------------
+    def by(self, key: str) -> ThrottlesExceptions:
+        self.key = key
+        return self
+
+    def by_job(self) -> ThrottlesExceptions:
+        self.by_job_uuid = True
+        return self
+
+    def backoff(self, minutes: int) -> ThrottlesExceptions:
+        """Minutes to release the job for after an exception (before the limit is reached)."""
+        self.retry_after_minutes = int(minutes)
+        return self
+
+    def with_prefix(self, prefix: str) -> ThrottlesExceptions:
+        self.prefix = prefix
+        return self
+
+    def when(self, callback: ExceptionTest) -> ThrottlesExceptions:
+        """Throttle only exceptions for which `callback(exc)` is true; others propagate untouched."""
+        self.when_callback = callback
+        return self
+
+    def delete_when(self, test: ExceptionTest | type[BaseException]) -> ThrottlesExceptions:
+        self.delete_when_callbacks.append(_as_test(test))
+        return self
+
+    def fail_when(self, test: ExceptionTest | type[BaseException]) -> ThrottlesExceptions:
+        self.fail_when_callbacks.append(_as_test(test))
+        return self
+
+    def report(self, callback: ExceptionTest | None = None) -> ThrottlesExceptions:
+        """Log (Laravel: report()) throttled exceptions for which `callback(exc)` is true (all without one)."""
+        self.report_callback = callback or (lambda exc: True)
+        return self
+
+    # -- running ---------------------------------------------------------------------------------
+    def cache_key(self, job: Any, command: Any) -> str:
+        if self.key:
+            return self.prefix + self.key
+        if self.by_job_uuid:
+            return self.prefix + str(job.uuid)
+        version = connections_of(job).settings.laravel_version
+        name = str(job.display_name)
+        if version >= (12, 0):
+            from laravel_queue.bus.unique import xxh128_hex
+
+            return self.prefix + xxh128_hex(name)
+        return self.prefix + hashlib.md5(name.encode()).hexdigest()
+
+    def around(self, job: Any, command: Any) -> Around:
+        key = self.cache_key(job, command)
+        limiter = RateLimiter(connections_of(job).cache())
+        if limiter.too_many_attempts(key, self.max_attempts):
+            job.release(limiter.available_in(key) + 3)
+            return None
+        try:
+            yield
+        except Exception as exc:
+            if self.when_callback is not None and not self.when_callback(exc):
+                raise
+            if self.report_callback is not None and self.report_callback(exc):
+                log.error("throttled exception in %s", job.display_name, exc_info=exc)
+            if any(test(exc) for test in self.delete_when_callbacks):
+                job.delete()
+                return None
+            if any(test(exc) for test in self.fail_when_callbacks):
+                job.fail(exc)
+                return None
+            limiter.hit(key, self.decay_seconds)
+            job.release(self.retry_after_minutes * 60)
+            return None
+        limiter.clear(key)
+        return None
+
+
+class ThrottlesExceptionsWithRedis(ThrottlesExceptions):
+    """PHP's ThrottlesExceptionsWithRedis: the same key as a Redis DurationLimiter on the default connection."""
+
+    php_class = THROTTLES_EXCEPTIONS_WITH_REDIS
+
+    def around(self, job: Any, command: Any) -> Around:
+        from laravel_queue.redis_client import redis_key_prefix
+
+        connections = connections_of(job)
+        key = redis_key_prefix(connections.settings, "default") + self.cache_key(job, command)
+        window = DurationLimiter(connections.redis("default"), key, self.max_attempts, self.decay_seconds)
+        if window.too_many_attempts():
+            job.release(window.decays_at - int(time.time()))
+            return None
+        try:
+            yield
+        except Exception as exc:
+            if self.when_callback is not None and not self.when_callback(exc):
+                raise
+            window.acquire()
+            job.release(self.retry_after_minutes * 60)
+            return None
+        window.clear()
+        return None
+
+
+def _as_test(test: ExceptionTest | type[BaseException]) -> ExceptionTest:
+    if isinstance(test, type) and issubclass(test, BaseException):
+        return lambda exc: isinstance(exc, test)
+    return test
