@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import json
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
