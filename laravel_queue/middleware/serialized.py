@@ -63,7 +63,8 @@ def _without_overlapping(obj: PhpObject) -> WithoutOverlapping:
 
 def _throttles(obj: PhpObject) -> ThrottlesExceptions:
     for callback in ("whenCallback", "reportCallback", "deleteWhenCallbacks", "failWhenCallbacks"):
-        if obj.get(callback):
+        value = obj.get(callback)
+        if value is not None and not (isinstance(value, (list, dict)) and not value):
             raise Unsupported(f"its {callback} is a PHP closure")
     decay = obj.get("decaySeconds")
     if decay is not None:
