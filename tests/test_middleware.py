@@ -343,3 +343,25 @@ def test_limiter_keys_match_php(php: str) -> None:
     out = subprocess.run([php, "-r", script], input=json.dumps(KEYS).encode(), capture_output=True, check=True)
     expected = out.stdout.decode().splitlines()
     assert [f"{hashlib.md5(k.encode()).hexdigest()} {clean_rate_limiter_key(k)}" for k in KEYS] == expected
+
+
+def test_until_processing_lock_is_released_inside_the_pipeline_and_kept_when_released(conns: Connections) -> None:
+    def owner(n: int) -> str | None:
+        return conns.cache().lock(f"laravel_unique_job:{BACKUP}:{n}", 0).get_current_owner()
+
+    held_while_handling: list[str | None] = []
+    registry = Registry()
+    limited = RateLimited("backups", limiters=limiter_for(conns, 1))
+    registry.register(
+        BACKUP,
+        lambda job, command: held_while_handling.append(owner(command.n)),
+        middleware=(limited,),
+        unique="until_processing",
+        unique_id=lambda command: str(command.n),
+    )
+    for n in range(2):
+        dispatch(PhpObject(BACKUP, {"n": n}), connections=conns, registry=registry)
+        assert owner(n) is not None
+        run_next(conns, registry, max_tries=0)
+    assert held_while_handling == [None]  # released just before the handler
+    assert owner(1) is not None  # the rate-limited job was released: it keeps its lock, as in PHP
