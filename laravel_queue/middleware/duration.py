@@ -62,14 +62,18 @@ class DurationLimiter:
         # PHP sends microtime(true) as PHP prints a float; the script compares it as a string
         return [php_float_to_string(now), int(now), self.decay, self.max_locks]
 
+    def _run(self, script: str, *args: Any) -> Any:
+        """EVALSHA (EVAL once per connection when Redis lacks the script): PHP sends EVAL every time."""
+        return self.client.register_script(script)(keys=[self.key], args=list(args))
+
     def acquire(self) -> bool:
-        acquired, decays_at, remaining = self.client.eval(_ACQUIRE, 1, self.key, *self._args())
+        acquired, decays_at, remaining = self._run(_ACQUIRE, *self._args())
         self.decays_at = int(decays_at)
         self.remaining = max(0, int(remaining))
         return bool(acquired)
 
     def too_many_attempts(self) -> bool:
-        decays_at, remaining = self.client.eval(_TOO_MANY, 1, self.key, *self._args())
+        decays_at, remaining = self._run(_TOO_MANY, *self._args())
         self.decays_at = int(decays_at)
         self.remaining = int(remaining)
         return self.remaining <= 0
