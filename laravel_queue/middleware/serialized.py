@@ -7,7 +7,7 @@ or give it back for PHP workers) instead of running it without its middleware.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from laravel_queue.middleware.overlapping import WITHOUT_OVERLAPPING, WithoutOverlapping
@@ -104,15 +104,18 @@ def serialized_middleware(command: Any) -> list[Any]:
     return list(found) if isinstance(found, list) else []
 
 
-def resolve_middleware(command: Any, declared: Iterable[Any]) -> tuple[list[Any], list[str]]:
+def resolve_middleware(command: Any, declared: Sequence[Any]) -> tuple[list[Any], list[str]]:
     """Laravel's order (declared `middleware()`, then the serialized property) and the unsupported ones.
 
     Returns the runnable middleware and, for each one Python cannot honour, a description
     naming its PHP class.
     """
+    serialized = serialized_middleware(command)
+    if not declared and not serialized:
+        return [], []  # the common case: nothing to build, nothing to check
     runnable: list[Any] = list(declared)
     unsupported: list[str] = []
-    for item in serialized_middleware(command):
+    for item in serialized:
         if not isinstance(item, PhpObject):
             unsupported.append(f"{type(item).__name__} {item!r}")
             continue
