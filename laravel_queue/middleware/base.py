@@ -32,18 +32,26 @@ class AroundMiddleware:
 
     def __call__(self, job: Any, command: Any, next: Next) -> Any:
         steps = self.around(job, command)
-        try:
-            steps.send(None)
-        except StopIteration as stop:
-            return stop.value
+        yielded, value = begin(steps)
+        if not yielded:
+            return value
         try:
             result = next(job, command)
         except BaseException as exc:
-            return _finish(steps.throw, exc)
-        return _finish(steps.send, result)
+            return finish(steps.throw, exc)
+        return finish(steps.send, result)
 
 
-def _finish(step: Callable[[Any], Any], value: Any) -> Any:
+def begin(steps: Around) -> tuple[bool, Any]:
+    """Run an around generator up to its yield: (True, None), or (False, its value) when it returned."""
+    try:
+        steps.send(None)
+    except StopIteration as stop:
+        return False, stop.value
+    return True, None
+
+
+def finish(step: Callable[[Any], Any], value: Any) -> Any:
     """Resume an around generator after the inner pipeline; it must not yield twice."""
     try:
         step(value)

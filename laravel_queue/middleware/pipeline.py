@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from laravel_queue.middleware.base import AroundMiddleware, _finish
+from laravel_queue.middleware.base import AroundMiddleware, begin, finish
 
 Handler = Callable[[Any, Any], Any]
 
@@ -52,15 +52,14 @@ async def asend_through(job: Any, command: Any, middleware: Sequence[Any], handl
 async def _drive(middleware: AroundMiddleware, job: Any, command: Any, rest: Callable[..., Any]) -> Any:
     """An around generator with an awaited inner pipeline."""
     steps = middleware.around(job, command)
-    try:
-        steps.send(None)
-    except StopIteration as stop:
-        return stop.value
+    yielded, value = begin(steps)
+    if not yielded:
+        return value
     try:
         result = await rest(job, command)
     except BaseException as exc:
-        return _finish(steps.throw, exc)
-    return _finish(steps.send, result)
+        return finish(steps.throw, exc)
+    return finish(steps.send, result)
 
 
 async def _settle(value: Any) -> Any:

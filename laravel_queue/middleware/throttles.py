@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from laravel_queue.middleware.base import Around, AroundMiddleware, connections_of
 from laravel_queue.middleware.duration import DurationLimiter
@@ -94,30 +94,91 @@ class ThrottlesExceptions(AroundMiddleware):
             return self.prefix + xxh128_hex(name)
         return self.prefix + hashlib.md5(name.encode()).hexdigest()
 
+    def window(self, job: Any, command: Any) -> ExceptionWindow:
+        """Where exceptions are counted: Laravel's cache RateLimiter on the default store."""
+        return CacheWindow(RateLimiter(connections_of(job).cache()), self.cache_key(job, command), self)
+
     def around(self, job: Any, command: Any) -> Around:
-        key = self.cache_key(job, command)
-        limiter = RateLimiter(connections_of(job).cache())
-        if limiter.too_many_attempts(key, self.max_attempts):
-            job.release(limiter.available_in(key) + 3)
+        window = self.window(job, command)
+        wait = window.wait_if_throttled()
+        if wait is not None:
+            job.release(wait)
             return None
         try:
             yield
         except Exception as exc:
             if self.when_callback is not None and not self.when_callback(exc):
                 raise
-            if self.report_callback is not None and self.report_callback(exc):
-                log.error("throttled exception in %s", job.display_name, exc_info=exc)
-            if any(test(exc) for test in self.delete_when_callbacks):
-                job.delete()
+            if window.callbacks_apply and self._ends_job(job, exc):
                 return None
-            if any(test(exc) for test in self.fail_when_callbacks):
-                job.fail(exc)
-                return None
-            limiter.hit(key, self.decay_seconds)
+            window.hit()
             job.release(self.retry_after_minutes * 60)
             return None
-        limiter.clear(key)
+        window.clear()
         return None
+
+    def _ends_job(self, job: Any, exc: Exception) -> bool:
+        """report / deleteWhen / failWhen, in PHP's order; True when the job was deleted or failed."""
+        if self.report_callback is not None and self.report_callback(exc):
+            log.error("throttled exception in %s", job.display_name, exc_info=exc)
+        if any(test(exc) for test in self.delete_when_callbacks):
+            job.delete()
+            return True
+        if any(test(exc) for test in self.fail_when_callbacks):
+            job.fail(exc)
+            return True
+        return False
+
+
+class ExceptionWindow(Protocol):
+    callbacks_apply: bool
+
+    def wait_if_throttled(self) -> int | None: ...
+    def hit(self) -> None: ...
+    def clear(self) -> None: ...
+
+
+class CacheWindow:
+    """ThrottlesExceptions' counting: RateLimiter hits, released until the timer + 3 s."""
+
+    callbacks_apply = True
+
+    def __init__(self, limiter: RateLimiter, key: str, throttle: ThrottlesExceptions) -> None:
+        self.limiter, self.key, self.throttle = limiter, key, throttle
+
+    def wait_if_throttled(self) -> int | None:
+        if self.limiter.too_many_attempts(self.key, self.throttle.max_attempts):
+            return self.limiter.available_in(self.key) + 3
+        return None
+
+    def hit(self) -> None:
+        self.limiter.hit(self.key, self.throttle.decay_seconds)
+
+    def clear(self) -> None:
+        self.limiter.clear(self.key)
+
+
+class RedisWindow:
+    """ThrottlesExceptionsWithRedis' counting: a DurationLimiter, released until its window ends.
+
+    PHP's Redis variant applies `when` but not report / deleteWhen / failWhen.
+    """
+
+    callbacks_apply = False
+
+    def __init__(self, limiter: DurationLimiter) -> None:
+        self.limiter = limiter
+
+    def wait_if_throttled(self) -> int | None:
+        if self.limiter.too_many_attempts():
+            return self.limiter.decays_at - int(time.time())
+        return None
+
+    def hit(self) -> None:
+        self.limiter.acquire()
+
+    def clear(self) -> None:
+        self.limiter.clear()
 
 
 class ThrottlesExceptionsWithRedis(ThrottlesExceptions):
@@ -125,25 +186,12 @@ class ThrottlesExceptionsWithRedis(ThrottlesExceptions):
 
     php_class = THROTTLES_EXCEPTIONS_WITH_REDIS
 
-    def around(self, job: Any, command: Any) -> Around:
+    def window(self, job: Any, command: Any) -> ExceptionWindow:
         from laravel_queue.redis_client import redis_key_prefix
 
         connections = connections_of(job)
         key = redis_key_prefix(connections.settings, "default") + self.cache_key(job, command)
-        window = DurationLimiter(connections.redis("default"), key, self.max_attempts, self.decay_seconds)
-        if window.too_many_attempts():
-            job.release(window.decays_at - int(time.time()))
-            return None
-        try:
-            yield
-        except Exception as exc:
-            if self.when_callback is not None and not self.when_callback(exc):
-                raise
-            window.acquire()
-            job.release(self.retry_after_minutes * 60)
-            return None
-        window.clear()
-        return None
+        return RedisWindow(DurationLimiter(connections.redis("default"), key, self.max_attempts, self.decay_seconds))
 
 
 def _as_test(test: ExceptionTest | type[BaseException]) -> ExceptionTest:
