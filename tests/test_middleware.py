@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from test_worker import conns
 
 from laravel_queue.bus.lifecycle import BusLifecycle
 from laravel_queue.bus.unique import xxh128_hex
@@ -38,19 +39,7 @@ BACKUP = "App\\Jobs\\Backup"
 RATE_LIMITED = "Illuminate\\Queue\\Middleware\\RateLimited"
 
 
-@pytest.fixture(params=["redis", "database"])
-def conns(request: pytest.FixtureRequest, sqlite_env: dict[str, str]) -> Iterator[Connections]:
-    """A redis queue + Redis cache store, or a database queue + database cache store (SQLite)."""
-    env = {**sqlite_env, "QUEUE_FAILED_DRIVER": "database-uuids"}
-    if request.param == "redis":
-        env.update(request.getfixturevalue("redis_env"))
-        request.getfixturevalue("redis_client")  # cleans this test's keys afterwards
-    connections = Connections(load_settings(environ=env))
-    from laravel_queue.schema import migrate
-
-    migrate(connections.db())
-    yield connections
-    connections.close()
+SHARED_FIXTURES = (conns,)  # test_worker's redis / SQLite queue, each with its own cache store
 
 
 def run_next(conns: Connections, registry: Registry, **options: Any) -> None:
