@@ -154,3 +154,36 @@ def test_serialized_settings_are_read() -> None:
         2,
         "svc",
     )
+
+
+def test_middleware_serialized_by_php_are_read_with_their_settings(php: str) -> None:
+    import subprocess
+
+    from conftest import ROOT
+
+    from laravel_queue.middleware import Limit, default_limiters
+    from laravel_queue.php import loads
+
+    default_limiters.register("backups", lambda job, command: Limit.per_minute(5))
+    out = subprocess.run([php, str(ROOT / "php-fixtures" / "middleware_payload.php")], capture_output=True, check=True)
+    command = loads(out.stdout)
+    (limited, redis_limited, overlap, throttle, redis_throttle, skip, batch), unsupported = resolve_middleware(
+        command, []
+    )
+    assert unsupported == []
+    assert (type(limited).__name__, limited.limiter_name, limited.should_release) == ("RateLimited", "backups", False)
+    assert (redis_limited.connection_name, redis_limited.should_release) == ("limits", True)
+    assert (overlap.key, overlap.release_after_seconds, overlap.expires_after, overlap.share_key) == (
+        "import-7",
+        None,
+        180,
+        True,
+    )
+    assert (throttle.max_attempts, throttle.decay_seconds, throttle.retry_after_minutes, throttle.key) == (
+        3,
+        120,
+        2,
+        "svc",
+    )
+    assert type(redis_throttle).__name__ == "ThrottlesExceptionsWithRedis" and redis_throttle.decay_seconds == 600
+    assert skip.skip is True and type(batch).__name__ == "SkipIfBatchCancelled"
