@@ -354,3 +354,30 @@ def test_until_processing_lock_is_released_inside_the_pipeline_and_kept_when_rel
         run_next(conns, registry, max_tries=0)
     assert held_while_handling == [None]  # released just before the handler
     assert owner(1) is not None  # the rate-limited job was released: it keeps its lock, as in PHP
+
+
+def test_rate_limiter_rows_in_the_database_store_are_phps(db_env: dict[str, str]) -> None:
+    """On SQLite, MariaDB and PostgreSQL: the counter and timer rows Laravel's RateLimiter writes."""
+    from laravel_queue.schema import migrate
+
+    connections = Connections(load_settings(environ=db_env))
+    try:
+        migrate(connections.db())
+        store = connections.cache()
+        limiter = RateLimiter(store, clock=lambda: 1_800_000_000.5)
+        key = hashlib.md5(b"backups").hexdigest()
+        assert [limiter.hit(key, 60) for _ in range(3)] == [1, 2, 3]
+        assert limiter.too_many_attempts(key, 3) and not limiter.too_many_attempts(key, 4)
+        rows = {
+            row["key"].removeprefix(connections.settings.cache.prefix): row
+            for row in connections.db().fetch_all("select * from cache")
+        }
+        assert set(rows) == {key, key + ":timer"}
+        assert store.get(key) == 3 and store.get(key + ":timer") == 1_800_000_060
+        raw = rows[key]["value"]
+        if connections.settings.db_connection().driver != "pgsql":  # Laravel base64-encodes on PostgreSQL
+            assert raw == "i:3;" and rows[key + ":timer"]["value"] == "i:1800000060;"
+        limiter.clear(key)
+        assert store.get(key) is None and store.get(key + ":timer") is None
+    finally:
+        connections.close()
