@@ -95,8 +95,9 @@ class JobOptions:
     """Laravel job knobs PHP may compute from methods, declared for a PHP class in Python.
 
     `retry_until` is seconds from dispatch; `backoff` seconds (one value or a list);
-    `unique_id` a string or `fn(command) -> str`; `middleware` keys shared with
-    Laravel's WithoutOverlapping / RateLimited declarations.
+    `unique_id` a string or `fn(command) -> str`; `middleware` what the class's
+    `middleware()` returns in PHP: `laravel_queue.middleware` instances (same keys and
+    counters as PHP's) or your own `mw(job, command, next)`.
     """
 
     tries: int | None = None

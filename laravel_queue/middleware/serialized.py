@@ -113,8 +113,13 @@ def resolve_middleware(command: Any, declared: Sequence[Any]) -> tuple[list[Any]
     serialized = serialized_middleware(command)
     if not declared and not serialized:
         return [], []  # the common case: nothing to build, nothing to check
-    runnable: list[Any] = list(declared)
+    runnable: list[Any] = []
     unsupported: list[str] = []
+    for item in declared:
+        if callable(item) and not isinstance(item, PhpObject):
+            runnable.append(item)
+        else:
+            unsupported.append(f"declared middleware {item!r} (not a middleware: use laravel_queue.middleware)")
     for item in serialized:
         if not isinstance(item, PhpObject):
             unsupported.append(f"{type(item).__name__} {item!r}")
