@@ -79,3 +79,25 @@ def test_without_overlapping_never_runs_two_at_once_across_processes(
         running += 1 if kind == "start" else -1
         assert running <= 1, events
     assert all(worker.alive() for worker in workers)
+
+
+def test_middleware_benchmark_counts_the_round_trips_it_reports() -> None:
+    """benchmarks/bench_middleware.py counting only: the round trips BENCHMARKS.md quotes."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_middleware", "--runs", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    rows = {line.split("|")[1].strip(): line.split("|")[-2].strip() for line in out.splitlines() if line.count("|") > 3}
+    assert rows["no middleware (NoopJob)"] == "0.00"
+    assert rows["RateLimited, under the limit"] == "4.00"
+    assert rows["RateLimitedWithRedis, under the limit"] == "1.00"
+    assert rows["RateLimited over the limit, dont_release()"] == "2.00"
