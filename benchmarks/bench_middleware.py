@@ -35,6 +35,23 @@ from laravel_queue.worker.output import WorkerOutput
 COUNTED_JOBS = 200
 
 
+def counting_pipeline(make: Any, sent: Counter[str]) -> Any:
+    """client.pipeline() whose execute() counts as one round trip (its commands skip execute_command)."""
+
+    def pipeline(*args: Any, **options: Any) -> Any:
+        pipe = make(*args, **options)
+        run = pipe.execute
+
+        def execute(*run_args: Any, **run_options: Any) -> Any:
+            sent[f"PIPELINE of {len(pipe)}"] += 1
+            return run(*run_args, **run_options)
+
+        pipe.execute = execute
+        return pipe
+
+    return pipeline
+
+
 def commands_per_job(backend: Any, php_class: str) -> Counter[str]:
     """Every redis-py command an in-process worker sends for COUNTED_JOBS jobs, per job."""
     import benchmarks.middleware_jobs
@@ -52,6 +69,7 @@ def commands_per_job(backend: Any, php_class: str) -> Counter[str]:
             return send(*args, **options)
 
         client.execute_command = counting
+        client.pipeline = counting_pipeline(client.pipeline, sent)
     try:
         worker = Worker(
             connections,

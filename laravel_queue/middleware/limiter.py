@@ -50,9 +50,7 @@ class RateLimiter:
     def hit(self, key: str, decay_seconds: int = 60, amount: int = 1) -> int:
         """RateLimiter::increment: add the timer, add the counter at 0, increment (repairing a lost add)."""
         key = clean_rate_limiter_key(key)
-        self.cache.add(key + ":timer", self.now() + decay_seconds, decay_seconds)
-        added = self.cache.add(key, 0, decay_seconds)
-        hits = int(self.cache.increment(key, amount) or 0)
+        added, hits = self.cache.add_timer_add_and_increment(key, self.now() + decay_seconds, decay_seconds, amount)
         if not added and hits == 1:
             self.cache.put(key, 1, decay_seconds)
         return hits
