@@ -8,6 +8,7 @@ the seconds left in the window + 3; with `dont_release()` it ends as done.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from laravel_queue.middleware.base import Around, AroundMiddleware, connections_of
@@ -59,7 +60,7 @@ class RateLimited(AroundMiddleware):
                 limiter.hit(key, limit.decay_seconds)
         return (yield)
 
-    def _over_limit(self, job: Any, until_next_retry: Any) -> bool:
+    def _over_limit(self, job: Any, until_next_retry: Callable[[], int]) -> bool:
         if not self.should_release:
             return False
         job.release(self.release_after_seconds or until_next_retry())
