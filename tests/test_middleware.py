@@ -381,3 +381,24 @@ def test_rate_limiter_rows_in_the_database_store_are_phps(db_env: dict[str, str]
         assert store.get(key) is None and store.get(key + ":timer") is None
     finally:
         connections.close()
+
+
+def test_without_overlapping_decorator_holds_the_lock_until_an_async_handler_finishes(conns: Connections) -> None:
+    import asyncio
+
+    from laravel_queue.middleware import without_overlapping
+
+    name = "laravel-queue-overlap:App\\Jobs\\Backup:7"
+    seen: list[bool] = []
+
+    @without_overlapping(7)
+    async def handler(job: Any, command: Any) -> None:
+        await asyncio.sleep(0)
+        seen.append(not conns.cache().lock(name, 5).acquire())  # someone holds it: us
+
+    class Job:
+        connections, display_name, command_name = conns, BACKUP, BACKUP
+
+    asyncio.run(handler(Job(), PhpObject(BACKUP, {})))
+    assert seen == [True]
+    assert conns.cache().lock(name, 5).acquire()  # released afterwards

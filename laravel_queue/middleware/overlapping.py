@@ -10,6 +10,7 @@ or with `dont_release()` ends as done.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -141,6 +142,16 @@ def without_overlapping(
         middleware.shared()
 
     def decorate(handler: Handler) -> Handler:
+        if inspect.iscoroutinefunction(handler):  # the lock is held until the coroutine finishes
+
+            @functools.wraps(handler)
+            async def run_async(job: Any, command: Any) -> Any:
+                from laravel_queue.middleware.pipeline import asend_through
+
+                return await asend_through(job, command, [middleware], handler)
+
+            return run_async
+
         @functools.wraps(handler)
         def run(job: Any, command: Any) -> Any:
             return middleware(job, command, handler)
