@@ -78,5 +78,9 @@ class DurationLimiter:
         self.remaining = int(remaining)
         return self.remaining <= 0
 
+    def available_in(self) -> int:
+        """Seconds until the window of the last call ends."""
+        return self.decays_at - int(self.clock())
+
     def clear(self) -> None:
         self.client.delete(self.key)

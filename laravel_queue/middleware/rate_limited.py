@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from laravel_queue.middleware.base import Around, AroundMiddleware, connections_of
@@ -56,14 +57,15 @@ class RateLimited(AroundMiddleware):
             limiter = RateLimiter(connections_of(job).cache())
             for key, limit in limits:
                 if limiter.too_many_attempts(key, limit.max_attempts):
-                    return self._over_limit(job, lambda key=key: limiter.available_in(key) + 3)
+                    return self._over_limit(job, partial(limiter.available_in, key))
                 limiter.hit(key, limit.decay_seconds)
         return (yield)
 
-    def _over_limit(self, job: Any, until_next_retry: Callable[[], int]) -> bool:
+    def _over_limit(self, job: Any, seconds_left: Callable[[], int]) -> bool:
+        """Release after `release_after`, else the window's seconds left + 3 (read only then, as PHP)."""
         if not self.should_release:
             return False
-        job.release(self.release_after_seconds or until_next_retry())
+        job.release(self.release_after_seconds or seconds_left() + 3)
         return True
 
     def __repr__(self) -> str:
@@ -94,5 +96,5 @@ class RateLimitedWithRedis(RateLimited):
             for key, limit in limits:
                 window = DurationLimiter(client, prefix + key, limit.max_attempts, limit.decay_seconds)
                 if not window.acquire():
-                    return self._over_limit(job, lambda window=window: window.decays_at - int(window.clock()) + 3)
+                    return self._over_limit(job, window.available_in)
         return (yield)

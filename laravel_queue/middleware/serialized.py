@@ -124,14 +124,15 @@ def resolve_middleware(command: Any, declared: Sequence[Any]) -> tuple[list[Any]
         if not isinstance(item, PhpObject):
             unsupported.append(f"{type(item).__name__} {item!r}")
             continue
-        build = FROM_PHP.get(item.class_name)
+        name = item.class_name if isinstance(item.class_name, str) else item.class_name.decode("utf-8", "replace")
+        build = FROM_PHP.get(name)
         if build is None:
-            unsupported.append(str(item.class_name))
+            unsupported.append(name)
             continue
         try:
             runnable.append(build(item))
         except Unsupported as exc:
-            unsupported.append(f"{item.class_name} ({exc})")
+            unsupported.append(f"{name} ({exc})")
     for item in runnable:
         if isinstance(item, RateLimited) and item.limiter_name not in item.limiters:
             unsupported.append(

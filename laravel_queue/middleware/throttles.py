@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -171,7 +170,7 @@ class RedisWindow:
 
     def wait_if_throttled(self) -> int | None:
         if self.limiter.too_many_attempts():
-            return self.limiter.decays_at - int(time.time())
+            return self.limiter.available_in()
         return None
 
     def hit(self) -> None:
