@@ -22,6 +22,7 @@ OTHER_RESULTS = (
     ("PHP serialize codec", "RESULTS-codec.md"),
     ("Redis driver (hot path, in process)", "RESULTS-redis.md"),
     ("Database driver (hot path, in process)", "RESULTS-database.md"),
+    ("Job middleware", "RESULTS-middleware.md"),
 )
 TARGET_REDIS_PER_PROCESS = 3000.0
 TARGET_DB_PER_PROCESS = 1000.0

@@ -36,6 +36,8 @@ class Job(ABC):
         """Set by the worker: the failure pipeline `fail()` runs (delete, hooks, failed_jobs)."""
         self.run: Any = None
         """Set by the worker: this job's `JobRun` (prepared command, batch, deferred delete)."""
+        self.connections: Any = None
+        """Set by the bus lifecycle: the Connections running this job (middleware use its cache)."""
 
     # -- storage operations, per driver -------------------------------------------------
     @abstractmethod

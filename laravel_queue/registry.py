@@ -37,6 +37,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from laravel_queue.awaitables import check_runnable, is_async_callable, resolve, run_sync
 from laravel_queue.errors import ConfigurationError, PayloadError
 from laravel_queue.job import Job
+from laravel_queue.middleware.pipeline import asend_through, send_through
+from laravel_queue.middleware.serialized import resolve_middleware
 from laravel_queue.payload import CALL_QUEUED_HANDLER, decode_command, payload_dict, validation_summary
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "Registration",
     "Registry",
     "UnknownJobError",
+    "UnknownMiddlewareError",
     "default_registry",
     "handles",
     "import_job_modules",
@@ -76,6 +79,19 @@ class UnknownJobError(ConfigurationError, LookupError):
         super().__init__(hint)
 
 
+class UnknownMiddlewareError(UnknownJobError):
+    """The job carries middleware Python cannot honour; like an unknown job it follows `--unknown`."""
+
+    def __init__(self, name: str, middleware: Sequence[str]) -> None:
+        self.name = name
+        self.middleware = list(middleware)
+        LookupError.__init__(
+            self,
+            f"job [{name}] uses middleware the Python worker cannot honour: {'; '.join(self.middleware)} "
+            "(run it on a PHP worker with --unknown=release, or declare a Python equivalent)",
+        )
+
+
 class CommandValidationError(PayloadError, ValueError):
     """The command's properties do not fit the handler's model; the message names the field."""
 
@@ -85,8 +101,9 @@ class JobOptions:
     """Laravel job knobs PHP may compute from methods, declared for a PHP class in Python.
 
     `retry_until` is seconds from dispatch; `backoff` seconds (one value or a list);
-    `unique_id` a string or `fn(command) -> str`; `middleware` keys shared with
-    Laravel's WithoutOverlapping / RateLimited declarations.
+    `unique_id` a string or `fn(command) -> str`; `middleware` what the class's
+    `middleware()` returns in PHP: `laravel_queue.middleware` instances (same keys and
+    counters as PHP's) or your own `mw(job, command, next)`.
     """
 
     tries: int | None = None
@@ -166,9 +183,11 @@ class PreparedJob:
     handler: Registration
     command: Any
     instance: Any = None
+    middleware: list[Any] = field(default_factory=list)
+    """Laravel's order: the registration's declared `middleware()`, then the serialized property."""
 
     def call_handler(self) -> Any:
-        """Call the handler once; returns what it returns (a coroutine for an async handler)."""
+        """The handler alone, without middleware (the pipeline's innermost step); a coroutine for an async handler."""
         if self.handler.is_class:
             return _call_flexible(self.instance.handle, self.job)
         assert self.handler.target is not None
@@ -182,10 +201,19 @@ class PreparedJob:
         return is_async_callable(self.handler.target)
 
     def handle(self) -> Any:
+        if self.middleware and self.is_async:  # the pipeline must wait for the coroutine, not wrap it
+            return run_sync(asend_through(self.job, self.command, self.middleware, self._innermost))
+        if self.middleware:
+            return run_sync(send_through(self.job, self.command, self.middleware, self._innermost))
         return run_sync(self.call_handler())
 
     async def ahandle(self) -> Any:
+        if self.middleware:
+            return await asend_through(self.job, self.command, self.middleware, self._innermost)
         return await resolve(self.call_handler())
+
+    def _innermost(self, job: Job, command: Any) -> Any:
+        return self.call_handler()
 
     def failed(self, exc: BaseException | None) -> None:
         """Laravel's `failed($e)`: the class's own hook or the registered function; else nothing."""
@@ -347,15 +375,19 @@ class Registry:
     def prepare(self, job: Job, *, encrypter: Any = None) -> PreparedJob:
         """Find the handler (before decoding, so an unknown job stays untouched), then decode.
 
-        Raises UnknownJobError, CommandDecodeError or CommandValidationError.
+        Raises UnknownJobError (UnknownMiddlewareError for middleware Python cannot honour),
+        CommandDecodeError or CommandValidationError.
         """
         registration = self.lookup(job)
         is_object_job = job.payload.get("job") == CALL_QUEUED_HANDLER
         command = decode_command(job, encrypter) if is_object_job else job.payload.get("data")
+        middleware, unsupported = resolve_middleware(command, registration.options.middleware)
+        if unsupported:
+            raise UnknownMiddlewareError(self.resolve_name(job), unsupported)
         instance = None
         if registration.is_class:
             instance = registration.build(_properties_of(_inner_command(command)))
-        return PreparedJob(job=job, handler=registration, command=command, instance=instance)
+        return PreparedJob(job=job, handler=registration, command=command, instance=instance, middleware=middleware)
 
     def __contains__(self, php_class: object) -> bool:
         return isinstance(php_class, str) and self.get(php_class) is not None

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from laravel_queue.awaitables import check_runnable, run_sync
-from laravel_queue.bus.middleware import SKIP_IF_BATCH_CANCELLED, declares, middleware_of
 from laravel_queue.job import Job
 from laravel_queue.payload import php_json_encode_escaped
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads
@@ -343,7 +342,7 @@ def batch_id_of(job: Job, command: Any) -> str | None:
 
 
 class Batches(JobLifecycle):
-    """Records batch successes and failures and honours SkipIfBatchCancelled."""
+    """Records batch successes and failures (SkipIfBatchCancelled is a middleware: laravel_queue.middleware)."""
 
     def __init__(self, connections: Any, callbacks: BatchCallbacks | None = None) -> None:
         self.connections = connections
@@ -362,16 +361,6 @@ class Batches(JobLifecycle):
             return
         if job.run is not None:  # the job's run reads its batch from now on (Job.batch())
             job.run.batch = functools.partial(self.repository.find, batch_id)
-        options = getattr(prepared.handler, "options", None)
-        if declares(middleware_of(prepared.command, options), SKIP_IF_BATCH_CANCELLED):
-            batch = self.repository.find(batch_id)
-            if batch is not None and batch.cancelled():
-                log.info("batch %s is cancelled: %s skipped (SkipIfBatchCancelled)", batch_id, job.display_name)
-                # The middleware ends the pipeline without calling the handler; the job then
-                # counts as done (unique lock released, chain continued, batch success recorded).
-                prepared.handle = _skipped
-                if job.run is not None:
-                    job.run.skipped = "batch cancelled"
 
     def after_handle(self, job: Job, prepared: Any) -> None:
         if job.has_failed() or job.is_released():
@@ -445,8 +434,3 @@ class Batches(JobLifecycle):
                     "callbacks": skipped,
                 },
             )
-
-
-def _skipped() -> None:
-    """The handler stand-in for a job SkipIfBatchCancelled skips."""
-    return None

@@ -16,7 +16,6 @@ from typing import Any
 
 from laravel_queue.bus.batches import BatchCallbacks, Batches
 from laravel_queue.bus.chains import ChainCallbacks, Chains
-from laravel_queue.bus.middleware import bind_job
 from laravel_queue.bus.unique import UniqueLocks
 from laravel_queue.job import CALL_QUEUED_HANDLER, InvalidPayloadError, Job
 from laravel_queue.worker.lifecycle import JobLifecycle
@@ -54,7 +53,7 @@ class BusLifecycle(JobLifecycle):
         self.batches = Batches(connections, batch_callbacks)
 
     def before_handle(self, job: Job, prepared: Any) -> None:
-        bind_job(job, self.connections)
+        job.connections = self.connections  # what the job's middleware reach the cache through
         self.unique.before_handle(job, prepared)
         self.batches.before_handle(job, prepared)
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from laravel_queue import compat
 from laravel_queue.errors import ConfigurationError
 from laravel_queue.job import Job
+from laravel_queue.middleware.base import Around, AroundMiddleware
 from laravel_queue.payload import CONTEXT_KEY
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads
 from laravel_queue.support import php_string
@@ -234,7 +235,14 @@ class UniqueLocks(JobLifecycle):
         version = self.connections.settings.laravel_version
         if compat.unique_lock_has_owner(version) and ref.owner is None and job.attempts() > 1:
             return  # 13.x: a retry without an owner must not drop a lock another dispatch took since
-        self.release(ref)
+        middleware = getattr(prepared, "middleware", None)
+        if not middleware:
+            self.release(ref)
+            return
+        # With middleware, CallQueuedHandler releases it as the pipeline's innermost step, and
+        # in the pipeline's `finally` when a middleware ended it without releasing the job.
+        release = _UntilProcessingRelease(self, ref)
+        prepared.middleware = [release.finally_step, *middleware, release.innermost_step]
 
     def after_handle(self, job: Job, prepared: Any) -> None:
         if job.is_released():
@@ -247,6 +255,41 @@ class UniqueLocks(JobLifecycle):
         ref = self.lock_for(job, prepared)
         if ref is not None and ref.mode == "unique":
             self.release(ref)
+
+
+class _UntilProcessingRelease:
+    """The two pipeline steps that release a `ShouldBeUniqueUntilProcessing` lock, as PHP does."""
+
+    def __init__(self, locks: UniqueLocks, ref: UniqueLockRef) -> None:
+        self.locks = locks
+        self.ref = ref
+        self.released = False
+        self.innermost_step = _Around(self._before_handler)
+        self.finally_step = _Around(None, self._after_pipeline)
+
+    def _before_handler(self, job: Any) -> None:
+        self.locks.release(self.ref)
+        self.released = True
+
+    def _after_pipeline(self, job: Any) -> None:
+        if not self.released and not job.is_released():
+            self.locks.release(self.ref)
+
+
+class _Around(AroundMiddleware):
+    """A step that runs `before(job)` before the rest of the pipeline and `after(job)` after it, always."""
+
+    def __init__(self, before: Any = None, after: Any = None) -> None:
+        self.before, self.after = before, after
+
+    def around(self, job: Any, command: Any) -> Around:
+        if self.before is not None:
+            self.before(job)
+        try:
+            return (yield)
+        finally:
+            if self.after is not None:
+                self.after(job)
 
 
 def _options_of(prepared: Any, job: Job, registry: Any) -> Any:

@@ -61,6 +61,14 @@ class CacheStore(ABC):
     @abstractmethod
     def forget(self, key: str) -> bool: ...
 
+    def add_timer_add_and_increment(self, key: str, timer_value: int, seconds: int, by: int = 1) -> tuple[bool, int]:
+        """RateLimiter::increment's three calls, in PHP's order: add `key:timer`, add `key` at 0,
+        increment `key`. Returns (whether `key` was added, the new count). A store that can
+        send them in one round trip (Redis: a pipeline, same commands) overrides this."""
+        self.add(key + ":timer", timer_value, seconds)
+        added = self.add(key, 0, seconds)
+        return added, int(self.increment(key, by) or 0)
+
     @abstractmethod
     def lock(self, name: str, seconds: int = 0, owner: str | None = None) -> Lock: ...
 
