@@ -213,7 +213,7 @@ def parse_laravel_version(raw: str) -> tuple[int, int]:
         raise ConfigError(f"LARAVEL_VERSION: expected a major or major.minor version, got {raw!r}")
     major = int(match.group(1))
     minor = int(match.group(2)) if match.group(2) is not None else 99
-    if not 8 <= major <= 13:
+    if not 10 <= major <= 13:
         raise ConfigError(f"LARAVEL_VERSION: supported majors are 10 to 13, got {raw!r}")
     return major, minor
 
