@@ -73,7 +73,9 @@ def test_unsupported_queue_driver(sqlite_env: dict[str, str]) -> None:
         ("no_such_module", "No module named 'no_such_module'"),
     ],
 )
-def test_jobs_module_that_fails_to_import(job_modules: Path, sqlite_env: dict[str, str], module: str, needle: str) -> None:
+def test_jobs_module_that_fails_to_import(
+    job_modules: Path, sqlite_env: dict[str, str], module: str, needle: str
+) -> None:
     result = run_cli("queue:work", "--once", "--jobs", module, env=sqlite_env, cwd=job_modules)
     assert_one_line(result, f"cannot import job module '{module}'", needle)
 
