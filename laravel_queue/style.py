@@ -2,10 +2,10 @@
 
 Laravel's components colour the badge (` INFO ` white on blue, ` WARN ` black on
 yellow, ` ERROR ` white on red), the worker's RUNNING (yellow), DONE (green) and FAIL
-(red; yellow for a job released after an exception), and print dots, times and
-timestamps in grey. Colours are on when the stream is a terminal, off when it is a
-file or a pipe or when NO_COLOR is set (https://no-color.org); FORCE_COLOR turns them
-on anywhere. This module is a leaf, so the worker and the CLI import it cheaply.
+(red; yellow for a job released after an exception), and print dots, times
+(`runtime_for_humans`) and timestamps in grey. Colours are on when the stream is a
+terminal, off when it is a file or a pipe or when NO_COLOR is set (https://no-color.org);
+FORCE_COLOR turns them on anywhere. This module is a leaf, so the worker and the CLI import it cheaply.
 """
 
 from __future__ import annotations
@@ -71,3 +71,15 @@ class Style:
             return f" {title} "
         foreground, background = _BADGES[colour]
         return f"\033[1;{foreground};{background}m {title} \033[0m"
+
+
+def runtime_for_humans(milliseconds: float) -> str:
+    """Laravel's `runTimeForHumans`: `12.34ms` below a second, else `1s 234ms`, `2m 5s`."""
+    if milliseconds <= 1000:
+        return f"{milliseconds:,.2f}ms"
+    total_ms = int(milliseconds)
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, ms = divmod(rest, 1000)
+    parts = [f"{v}{unit}" for v, unit in ((hours, "h"), (minutes, "m"), (seconds, "s"), (ms, "ms")) if v]
+    return " ".join(parts)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO, TypeVar
 
-from laravel_queue.worker.output import runtime_for_humans
+from laravel_queue.style import runtime_for_humans
 
 T = TypeVar("T")
 

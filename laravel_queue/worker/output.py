@@ -11,22 +11,10 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from laravel_queue.job import InvalidPayloadError, Job
-from laravel_queue.style import Style
+from laravel_queue.style import Style, runtime_for_humans
 
 # status -> (word, colour): artisan prints a job released after an exception as a yellow FAIL
 STATUS_WORDS = {"success": ("DONE", "green"), "released_after_exception": ("FAIL", "yellow"), "failed": ("FAIL", "red")}
-
-
-def runtime_for_humans(milliseconds: float) -> str:
-    """Laravel's `runTimeForHumans`: `12.34ms` below a second, else `1s 234ms`, `2m 5s`."""
-    if milliseconds <= 1000:
-        return f"{milliseconds:,.2f}ms"
-    total_ms = int(milliseconds)
-    hours, rest = divmod(total_ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, ms = divmod(rest, 1000)
-    parts = [f"{v}{unit}" for v, unit in ((hours, "h"), (minutes, "m"), (seconds, "s"), (ms, "ms")) if v]
-    return " ".join(parts)
 
 
 def job_result(job: Job) -> str:
