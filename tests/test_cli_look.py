@@ -120,6 +120,12 @@ def test_no_colours_with_no_color_or_when_piped(env: dict[str, str], workdir: Pa
     assert "   INFO  Processing jobs from the [default] queue." in piped.stdout
 
 
+def test_admin_commands_wear_the_info_badge_on_a_terminal(env: dict[str, str], workdir: Path) -> None:
+    database = {**env, "QUEUE_FAILED_DRIVER": "database-uuids", "DB_DATABASE": str(workdir / "db.sqlite")}
+    subprocess.run(cli_argv("migrate"), env=database, cwd=workdir, capture_output=True, check=True, timeout=60)
+    assert INFO_BADGE + " No failed jobs found." in run_in_terminal(cli_argv("queue:failed"), database, workdir)
+
+
 def test_errors_wear_the_error_badge_on_a_terminal(env: dict[str, str], workdir: Path) -> None:
     output = run_in_terminal(cli_argv("queue:work", "nosuchconn"), env, workdir)
     assert "\x1b[1;37;41m ERROR \x1b[0m queue connection [nosuchconn] is not configured" in output
