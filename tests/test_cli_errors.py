@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from laravel_queue.cli.boundary import user_error_from
-from laravel_queue.errors import ServiceConnectionError
+from laravel_queue.db import DatabaseError
+from laravel_queue.errors import ServiceConnectionError, UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOSED_PORT = "1"
@@ -169,4 +170,6 @@ def test_verbose_shows_the_traceback(sqlite_env: dict[str, str]) -> None:
 def test_a_bare_value_error_is_a_bug_not_a_user_error() -> None:
     assert user_error_from(ValueError("anything")) is None
     assert user_error_from(KeyError("x")) is None
+    assert user_error_from(DatabaseError("[sqlite] commit_with() must end an outermost transaction")) is None
+    assert isinstance(user_error_from(DatabaseError("cannot connect to database [pgsql]: refused")), UserError)
     assert isinstance(user_error_from(ServiceConnectionError("down")), ServiceConnectionError)

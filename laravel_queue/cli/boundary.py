@@ -2,8 +2,9 @@
 
 `main()` runs the typer app inside `run()`. Anything deriving from `UserError` (the
 package's exception tree in `laravel_queue.errors`) is printed as one line on stderr,
-plus its hint, with exit status 1; click's usage errors (bad option values) become one
-line with status 2. `user_error_from` also recognises the existing exception classes
+plus its hint, with exit status 2 for wrong input (configuration, options, job modules)
+and 1 for the environment (a service down, tables missing); click's usage errors (bad
+option values) become one line with status 2. `user_error_from` also recognises the existing exception classes
 that mean "wrong input or environment" (configuration, Redis/database/SQS unreachable,
 missing tables) while they still derive from builtins; a bare ValueError is never one.
 With `-v`/`--verbose` the traceback is printed above the line.
@@ -22,6 +23,9 @@ from laravel_queue.errors import ConfigurationError, JobImportError, ServiceConn
 
 MIGRATE_HINT = "Run `laravel-queue migrate` to create the queue tables (or `php artisan migrate` in the Laravel app)."
 _VERBOSE_FLAGS = {"-v", "-vv", "-vvv", "--verbose"}
+_UNREACHABLE = ("cannot connect", "directory does not exist", "access denied", "unknown database", "authentication")
+_MISCONFIGURED = ("unsupported sqlite setting", "db_transaction_mode must be", "invalid db_charset", "is not supported")
+_AWS_ERRORS = {"botocore.exceptions.BotoCoreError", "botocore.exceptions.ClientError"}
 
 
 def wants_traceback(args: Sequence[str]) -> bool:
@@ -39,6 +43,7 @@ def _classes(exc: BaseException) -> set[str]:
 
 
 def _database_error(exc: BaseException, names: set[str]) -> UserError | None:
+    """A database that cannot be reached or lacks its tables; any other SQL error is a bug."""
     if "laravel_queue.db.DatabaseError" not in names:
         return None
     text = f"{exc} {exc.__cause__ or ''}".lower()
@@ -46,7 +51,11 @@ def _database_error(exc: BaseException, names: set[str]) -> UserError | None:
         error: UserError = ServiceConnectionError(f"Database: {exc}")
         error.hint = MIGRATE_HINT
         return error
-    return ServiceConnectionError(f"Database: {exc}")
+    if "laravel_queue.db.LostConnectionError" in names or any(marker in text for marker in _UNREACHABLE):
+        return ServiceConnectionError(f"Database: {exc}")
+    if any(marker in text for marker in _MISCONFIGURED):  # DB_* values the driver refuses
+        return ConfigurationError(f"Database: {exc}")
+    return None
 
 
 def user_error_from(exc: BaseException) -> UserError | None:
@@ -64,7 +73,7 @@ def user_error_from(exc: BaseException) -> UserError | None:
         return ServiceConnectionError(f"Redis: {exc}")
     if "laravel_queue.drivers.sqs.SqsQueueError" in names:
         return ServiceConnectionError(str(exc))
-    if any(name.startswith(("botocore.exceptions.BotoCoreError", "botocore.exceptions.ClientError")) for name in names):
+    if names & _AWS_ERRORS:
         return ServiceConnectionError(f"AWS: {exc}")
     return _database_error(exc, names)
 
