@@ -33,30 +33,34 @@ def conns(redis_env: dict[str, str]) -> Connections:
     connections.close()
 
 
-def test_a_push_wakes_an_idle_worker_long_before_its_sleep(
+@pytest.fixture
+def idle_worker(
     redis_env: dict[str, str], conns: Connections, spawn_worker: Callable[..., WorkerProcess], tmp_path: Path
-) -> None:
+) -> tuple[WorkerProcess, Path]:
+    """A `--sleep 30` worker that has run one job and is back in its idle wait."""
     log = tmp_path / "jobs.log"
     worker = spawn_worker(redis_env, "--sleep", "30")
     push(conns, "Tests\\Rel\\Record", {"log": str(log), "n": 1})
     wait_for(lambda: len(log_lines(log)) == 1, timeout=20, what=f"the first job; output:\n{worker.text()}")
+    time.sleep(0.3)  # past the first job's bookkeeping, into the wait
+    return worker, log
+
+
+def test_a_push_wakes_an_idle_worker_long_before_its_sleep(
+    idle_worker: tuple[WorkerProcess, Path], conns: Connections
+) -> None:
+    worker, log = idle_worker
     for n in (2, 3):
-        time.sleep(0.3)  # the worker is back in its idle wait
         pushed = time.monotonic()
         push(conns, "Tests\\Rel\\Record", {"log": str(log), "n": n})
         wait_for(lambda n=n: len(log_lines(log)) == n, timeout=15, what=f"job {n} before the 30 s sleep ends")
         assert time.monotonic() - pushed < 15
+        time.sleep(0.3)
     assert worker.alive()
 
 
-def test_a_stop_signal_ends_the_idle_wait(
-    redis_env: dict[str, str], conns: Connections, spawn_worker: Callable[..., WorkerProcess], tmp_path: Path
-) -> None:
-    log = tmp_path / "jobs.log"
-    worker = spawn_worker(redis_env, "--sleep", "30")
-    push(conns, "Tests\\Rel\\Record", {"log": str(log), "n": 1})
-    wait_for(lambda: len(log_lines(log)) == 1, timeout=20, what="the first job")
-    time.sleep(0.3)
+def test_a_stop_signal_ends_the_idle_wait(idle_worker: tuple[WorkerProcess, Path]) -> None:
+    worker, _ = idle_worker
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.proc.wait(15) == 0
 
