@@ -182,6 +182,33 @@ def test_the_daemon_loop_survives_an_unexpected_error_in_an_iteration(conns: Con
     assert ran == ["ok"]
 
 
+def test_the_daemon_loop_survives_an_error_between_jobs(conns: Connections, caplog: pytest.LogCaptureFixture) -> None:
+    """The console stream fails while the worker is about to sleep: logged, the loop goes on."""
+
+    class FlakyStream(io.StringIO):
+        fail_next = False
+
+        def flush(self) -> None:
+            if self.fail_next:
+                self.fail_next = False
+                raise OSError("console went away")
+
+    stream = FlakyStream()
+    registry = Registry()
+    registry.register("Tests\\Ok", lambda job, data: setattr(stream, "fail_next", True))
+    push(conns, "Tests\\Ok")
+    w = Worker(
+        conns,
+        registry=registry,
+        options=WorkerOptions(memory=4096, sleep=0.01, stop_when_empty=True),
+        output=WorkerOutput(stream),
+    )
+    with caplog.at_level(logging.ERROR, logger="laravel_queue.worker"):
+        assert w.daemon(None, ["default"]) == 0
+    assert "unexpected error in the worker loop" in caplog.text
+    assert conns.queue().size("default") == 0 and reserved(conns) == 0
+
+
 # -- 2. acks never wait across a sleep, a pause or a stop -------------------------------------------
 def _run_until(w: Worker, condition: Any, what: str) -> None:
     thread = threading.Thread(target=w.daemon, args=(None, ["default"]), daemon=True)
@@ -203,6 +230,25 @@ def test_a_finished_job_is_deleted_before_the_worker_sleeps(conns: Connections, 
     push(conns, "Tests\\Ok")
     w = worker(conns, registry, stop_when_empty=False, **sleep_option)
     _run_until(w, lambda: runs and reserved(conns) == 0, "the delete before a 30 s sleep")
+
+
+@pytest.mark.parametrize("stop", ["max_jobs", "signal", "once"])
+def test_a_finished_job_is_deleted_on_every_stop_path(conns: Connections, stop: str) -> None:
+    runs: list[int] = []
+    registry = Registry()
+    w = worker(conns, registry, stop_when_empty=False, max_jobs=1 if stop == "max_jobs" else 0)
+
+    def handle(job: Any, data: Any) -> None:
+        runs.append(1)
+        if stop == "signal":
+            w.quit()  # what SIGTERM does
+
+    registry.register("Tests\\Ok", handle)
+    push(conns, "Tests\\Ok")
+    push(conns, "Tests\\Ok")
+    assert (w.run_next_job if stop == "once" else w.daemon)(None, ["default"]) == 0
+    assert runs == [1]
+    assert reserved(conns) == 0 and conns.queue().size("default") == 1
 
 
 def test_a_finished_job_is_deleted_when_every_queue_gets_paused(crossed_conns: Connections) -> None:
@@ -322,5 +368,23 @@ def test_timeout_bookkeeping_does_not_share_the_handlers_connection(mysql_env: d
         assert record.exception.startswith("Illuminate\\Queue\\TimeoutExceededException: Tests\\Timed has timed out.")
         assert conns.queue().size("default") == 0 and reserved(conns) == 0
         assert logged(log) == ["handle attempt=1"]  # no failed() while handle() still runs
+    finally:
+        conns.close()
+
+
+def test_an_unreservable_job_is_failed_and_reported_once(mysql_env: dict[str, str]) -> None:
+    """MariaDB's attempts column overflows at the reservation: Laravel 12.54 fails the job."""
+    conns = Connections(load_settings(environ=mysql_env))
+    try:
+        from laravel_queue.schema import migrate
+
+        migrate(conns.db())
+        push(conns, "Tests\\Ok")
+        conns.db().execute(f"update {conns.db().table('jobs')} set attempts = 255")
+        seen: list[tuple[str, str]] = []
+        events = WorkerEvents(finished=[lambda job, outcome, ms, exc: seen.append((outcome, type(exc).__name__))])
+        assert worker(conns, Registry(), events).daemon(None, ["default"]) == 0
+        assert seen == [("failed", "UnreservableJobError")]
+        assert len(conns.failed().all()) == 1 and conns.queue().size("default") == 0
     finally:
         conns.close()

@@ -66,11 +66,32 @@ class JobProcessor:
         try:
             if events.reserved:
                 events.fire(events.reserved, job)
-            self.output.starting(job)
+            self._console_starting(job)
             outcome, exc = self._pipeline(run)
         except Exception as unexpected:
             outcome, exc = self._contain(run, unexpected), unexpected
         self._finished(run, outcome, exc)
+        # Break the cycles (this frame -> exc -> traceback -> _pipeline frame -> this frame, and
+        # job <-> run) so a job and its payload are freed now, not at the next garbage collection.
+        exc = None
+        job.run = None
+
+    def fail_unreservable(self, job: Job, exc: BaseException) -> None:
+        """A job the driver found but could not reserve (Laravel 12.54 fails it): failed_jobs,
+        and the `finished` listeners hear of it like any other job."""
+        run = JobRun(job)
+        job.on_fail = self.fail_job
+        self.fail_job(job, exc)
+        if self.events.finished:
+            self.events.fire(self.events.finished, job, "failed", run.milliseconds(), exc)
+        job.run = None
+
+    def _console_starting(self, job: Job) -> None:
+        """The RUNNING line; a console that cannot be written does not touch the job."""
+        try:
+            self.output.starting(job)
+        except Exception:
+            log.exception("console output for job %s failed", job.job_id)
 
     def _pipeline(self, run: JobRun) -> tuple[str, BaseException | None]:
         job = run.job

@@ -56,8 +56,9 @@ class TimeoutBookkeeping:
 
     def __call__(self, run: JobRun, pending_ack: Job | None) -> None:
         exc = TimeoutExceededError.for_job(safe_display(run.job))
-        fresh = self.connect(self.settings)
+        fresh: Connections | None = None
         try:
+            fresh = self.connect(self.settings)
             self._settle(fresh, run, exc)
             finished = [job for job in (pending_ack, run.job if run.deferred else None) if job is not None]
             if finished:
@@ -66,7 +67,8 @@ class TimeoutBookkeeping:
         except Exception as bookkeeping_exc:
             log.error("timeout bookkeeping for %s failed: %s", run.job.job_id, bookkeeping_exc)
         finally:
-            fresh.close()
+            if fresh is not None:
+                fresh.close()
         log.error("%s; stopping the worker (exit by SIGKILL, as Laravel)", exc)
 
     def _settle(self, fresh: Connections, run: JobRun, exc: TimeoutExceededError) -> None:

@@ -119,14 +119,16 @@ class Worker:
                         self._idle(queue, queues, paused_queues)
                         continue
                     jobs_processed += 1
-                    run = self._run_job(job, armed=True)
-                    if run.gave_back:  # only PHP can run it: don't spin on it
+                    if self._run_job(job, armed=True).gave_back:  # only PHP can run it: don't spin on it
                         self._sleep(self.options.sleep)
                     elif self.options.rest > 0:
                         self._sleep(self.options.rest)
                 except Exception:  # a bug or an outage outside any job: log it and go on
                     log.exception("unexpected error in the worker loop; continuing")
-                    self._sleep(1)
+                    self._flush_ack()
+                    self._wake.clear()
+                    if not self.should_quit:
+                        self._wake.wait(1)
         finally:
             self._stop()
 
@@ -232,8 +234,7 @@ class Worker:
     def _pop_failed(self, queue: Queue, exc: Exception) -> None:
         unreservable = getattr(exc, "job", None)
         if isinstance(unreservable, Job):  # a row the driver cannot reserve: Laravel 12.54 fails it
-            unreservable.on_fail = self.processor.fail_job
-            self.processor.fail_job(unreservable, exc)
+            self.processor.fail_unreservable(unreservable, exc)
             return
         log.error("could not pop from [%s]: %s", queue.connection_name, exc)
         self._sleep(1)
