@@ -360,6 +360,8 @@ def run_latency(bench: Bench, name: str, report: Report) -> None:
     if name == "redis":
         backend = bench.backend
         assert isinstance(backend, RedisBackend)
+        # Laravel's defaults (block_for null): the idle worker waits on `:notify` (drivers/wake.py)
+        report.latency.append(bench.latency("defaults (block_for null), --sleep 3", 3.0, count, (0.005, 0.02)))
         saved = dict(backend.env)
         backend.env["REDIS_QUEUE_BLOCK_FOR"] = "5"
         try:
@@ -415,6 +417,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, help="Runs per measurement; medians are quoted (default 3; quick: 1).")
     parser.add_argument("--extra-runs", type=int, help="Runs of the 4-process and --concurrency modes (default 1).")
     parser.add_argument("--memory-jobs", type=int, help="Jobs of the memory run (default 100000; quick: 0 = skip).")
+    parser.add_argument("--latency-jobs", type=int, help="Jobs per push-to-start latency row (default 200; quick: 10).")
     parser.add_argument("--write", type=Path, help="Write the Markdown report here (e.g. BENCHMARKS.md).")
     parser.add_argument("--extra-dir", type=Path, help="Directory with other benchmarks' raw output (run_all.sh).")
     return parser.parse_args(argv)
@@ -449,6 +452,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         config.extra_runs = args.extra_runs
     if args.memory_jobs is not None:
         config.memory_jobs = args.memory_jobs
+    if args.latency_jobs is not None:
+        config.latency_jobs = args.latency_jobs
     return config
 
 

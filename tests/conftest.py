@@ -8,6 +8,7 @@ fails (under CI=true) or skips with a message saying what to install.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -355,3 +356,50 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield spawn
     for worker in started:
         worker.kill()
+
+
+# -- no process outlives its test ---------------------------------------------------------------
+
+
+def _descendants(root: int) -> set[int]:
+    """Live (not zombie) descendants of `root`, from one pass over /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if fields[0] != b"Z":
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: set[int] = set()
+    pending = [root]
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_behind() -> Iterator[None]:
+    """Kill what a test started and left running (a worker of a failed assertion), tree and all.
+
+    Processes of session- and module-scoped fixtures (Redis, moto) exist before the test
+    starts, so they are in the snapshot and survive. Costs one /proc scan per test.
+    """
+    if not os.path.isdir("/proc"):
+        yield
+        return
+    before = _descendants(os.getpid())
+    yield
+    leftover = _descendants(os.getpid()) - before
+    for pid in leftover:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+    for pid in leftover:  # reap our own children (others raise at once) so none lingers as a zombie
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption
 from laravel_queue.cli.failed import connected
-from laravel_queue.ops.console import Console, Progress
+
+if TYPE_CHECKING:
+    from laravel_queue.ops.console import Console
 
 
 def _confirm_in_production(environment: str, force: bool, console: Console) -> bool:
@@ -40,6 +42,8 @@ def clear(
     app: AppOption = None,
 ) -> None:
     """Delete all of the jobs from the specified queue."""
+    from laravel_queue.ops.console import Console, Progress
+
     console = Console()
     with connected(env_file, app) as connections:
         settings = connections.settings
@@ -63,6 +67,7 @@ def monitor(
     app: AppOption = None,
 ) -> None:
     """Monitor the size of the specified queues."""
+    from laravel_queue.ops.console import Console
     from laravel_queue.ops.monitor import collect, diff_for_humans, parse_targets, statuses_json
 
     console = Console()
@@ -91,6 +96,7 @@ def _or_na(value: int | None) -> str:
 
 def restart(env_file: EnvFileOption = None, app: AppOption = None) -> None:
     """Restart queue worker daemons after their current job."""
+    from laravel_queue.ops.console import Console
     from laravel_queue.worker.worker import RESTART_KEY
 
     with connected(env_file, app) as connections:
@@ -114,6 +120,7 @@ def pause(
     app: AppOption = None,
 ) -> None:
     """Pause job processing for a specific queue."""
+    from laravel_queue.ops.console import Console
     from laravel_queue.ops.monitor import parse_queue_argument
     from laravel_queue.ops.pause_all import pause_all
     from laravel_queue.worker.worker import paused_key
@@ -139,6 +146,7 @@ def resume(
     app: AppOption = None,
 ) -> None:
     """Resume job processing for a paused queue."""
+    from laravel_queue.ops.console import Console
     from laravel_queue.ops.monitor import parse_queue_argument
     from laravel_queue.ops.pause_all import resume_all
     from laravel_queue.worker.worker import paused_key
@@ -187,6 +195,7 @@ def prune_batches(
     """Prune stale entries from the batches database."""
     from laravel_queue.bus.batches import BatchRepository
     from laravel_queue.ops.batches import prune_cancelled, prune_finished, prune_unfinished
+    from laravel_queue.ops.console import Console
 
     console = Console()
     now = datetime.now(timezone.utc)

@@ -4,28 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from laravel_queue.config import ConfigError, Settings, load_settings
+if TYPE_CHECKING:
+    from laravel_queue.config import Settings
 
 EnvFileOption = Annotated[
     Path | None,
-    typer.Option("--env-file", help="A Laravel .env file to read (process environment wins over it)."),
+    typer.Option(
+        "--env-file",
+        exists=True,
+        dir_okay=False,
+        help="A Laravel .env file to read (process environment wins over it).",
+    ),
 ]
 AppOption = Annotated[
     Path | None,
-    typer.Option("--app", help="A Laravel project root: reads its .env and resolves relative paths from it."),
+    typer.Option(
+        "--app",
+        exists=True,
+        file_okay=False,
+        help="A Laravel project root: reads its .env and resolves relative paths from it.",
+    ),
 ]
 
 
 def resolve_settings(
     env_file: Path | None, app: Path | None, overrides: Mapping[str, str] | None = None
 ) -> Settings:
-    """Load settings or stop with a one-line error naming the bad variable."""
+    """Load settings; a bad variable ends the command with one line naming it."""
+    from laravel_queue.config import ConfigError, load_settings
+    from laravel_queue.errors import ConfigurationError
+
     try:
         return load_settings(env_file=env_file, app_path=app, overrides=overrides)
     except ConfigError as exc:
-        typer.secho(f"Configuration error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        raise ConfigurationError(str(exc)) from exc

@@ -1,4 +1,4 @@
-"""`laravel-queue config:show`: the resolved configuration, secrets masked."""
+"""`laravel-queue config:show [section]`: the resolved configuration, secrets masked."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
-from laravel_queue.config import masked
 
 
 def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
@@ -22,20 +21,42 @@ def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
         rows.append((prefix, "null" if value is None else json.dumps(value) if not isinstance(value, str) else value))
 
 
+def _section(data: dict[str, Any], path: str) -> Any:
+    """`queue.connections.redis` -> that part of the configuration, or a one-line error."""
+    from laravel_queue.errors import ConfigurationError
+
+    value: Any = data
+    for depth, key in enumerate(path.split(".")):
+        if not isinstance(value, dict) or key not in value:
+            known = ", ".join(sorted(value)) if isinstance(value, dict) else "none: it is a single value"
+            where = ".".join(path.split(".")[:depth]) or "the configuration"
+            raise ConfigurationError(f"config:show: no section [{path}] (keys of {where}: {known})")
+        value = value[key]
+    return value
+
+
 def config_show(
+    section: Annotated[
+        str | None,
+        typer.Argument(help="Show only this part, as dotted keys: queue, database.redis, queue.connections.sqs."),
+    ] = None,
     env_file: EnvFileOption = None,
     app: AppOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show the resolved configuration (CLI > environment > .env > Laravel defaults)."""
+    from laravel_queue.config import masked
+
     settings = resolve_settings(env_file, app)
-    data = masked(settings)
+    data: Any = masked(settings)
+    if section:
+        data = _section(data, section)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
     rows: list[tuple[str, str]] = []
-    _flatten("", data, rows)
-    width = max(len(key) for key, _ in rows)
+    _flatten(section or "", data, rows)
+    width = max((len(key) for key, _ in rows), default=0)
     major, minor = settings.laravel_version
     typer.echo(f"  Laravel {major}.{'x' if minor == 99 else minor} rules, from {settings.laravel_version_source}")
     for key, value in rows:

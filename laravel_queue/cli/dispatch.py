@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, NoReturn
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
+
+if TYPE_CHECKING:
+    from laravel_queue.config import Settings
 
 
 def dispatch_command(
@@ -26,9 +30,10 @@ def dispatch_command(
     env_file: EnvFileOption = None,
     app: AppOption = None,
 ) -> None:
-    """Queue one job and print its job id."""
+    """Queue one job: its id on stdout, what was pushed where on stderr."""
     from laravel_queue.connections import Connections
-    from laravel_queue.dispatch import Command, DispatchError, dispatch, push_raw, string_job_payload
+    from laravel_queue.dispatch import Command, dispatch, push_raw, string_job_payload
+    from laravel_queue.errors import ConfigurationError
 
     values = _parse_data(data)
     settings = resolve_settings(env_file, app)
@@ -39,29 +44,42 @@ def dispatch_command(
             job_id = push_raw(payload, connection=connection, queue=queue, delay=delay, connections=connections)
         else:
             if not isinstance(values, dict):
-                _fail("--data must be a JSON object of property names to values for a class job")
+                raise ConfigurationError("--data must be a JSON object of property names to values for a class job")
             command = Command(php_class, values, should_be_encrypted=encrypt)
             job_id = dispatch(command, connection=connection, queue=queue, delay=delay or None, connections=connections)
-    except (DispatchError, ValueError) as exc:
-        _fail(str(exc))
     finally:
         connections.close()
+    where = _destination(settings, values, connection, queue)
     if job_id is None:
-        typer.echo("Not queued: the driver returned no job id (or a unique job with that key is queued).", err=True)
+        _note(f"Not queued: [{php_class}] on [{where}] is a unique job that is already queued (or no id came back).")
         return
     typer.echo(str(job_id))
+    _note(f"Pushed [{php_class}] onto [{where}] as job [{job_id}].")
+
+
+def _destination(settings: Settings, values: Any, connection: str | None, queue: str | None) -> str:
+    """`connection:queue` as dispatch() resolves them (option, then the command's own property)."""
+    own = values if isinstance(values, dict) else {}
+    name = connection or own.get("connection") or settings.queue.default
+    config = settings.queue_connection(str(name))
+    return f"{config.name}:{queue or own.get('queue') or config.queue or 'default'}"
+
+
+def _note(message: str) -> None:
+    """Artisan's INFO line on stderr: stdout stays the bare id for scripts (`id=$(...)`)."""
+    from laravel_queue.style import Style
+
+    badge = Style.for_stream(sys.stderr).badge("INFO", "blue")
+    typer.echo(f"  {badge} {message}", err=True)
 
 
 def _parse_data(data: str) -> Any:
+    from laravel_queue.errors import ConfigurationError
+
     try:
         return json.loads(data)
     except ValueError as exc:
-        _fail(f"--data is not valid JSON: {exc}")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+        raise ConfigurationError(f"--data is not valid JSON: {exc}") from None
 
 
 def register(app: typer.Typer) -> None:

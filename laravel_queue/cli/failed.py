@@ -11,30 +11,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
-from laravel_queue.connections import Connections
-from laravel_queue.ops.console import Console, Progress
-from laravel_queue.service_errors import service_errors
+
+if TYPE_CHECKING:
+    from laravel_queue.connections import Connections
+    from laravel_queue.ops.console import Console
 
 HoursOption = Annotated[int | None, typer.Option("--hours", help="Only records that failed at least N hours ago.")]
 
 
 @contextmanager
 def connected(env_file: Path | None, app: Path | None) -> Iterator[Connections]:
-    """Connections for one command; any error ends it with a one-line message and exit 1."""
+    """Connections for one command, closed when it ends (errors reach `cli.boundary`)."""
+    from laravel_queue.connections import Connections
+
     connections = Connections(resolve_settings(env_file, app))
     try:
+        from laravel_queue.service_errors import service_errors
+
         with service_errors():  # Redis down: RedisUnavailableError, a UserError with a hint
             yield connections
-    except (typer.Exit, typer.Abort):
-        raise
-    except Exception as exc:
-        typer.secho(f"\n   ERROR  {type(exc).__name__}: {exc}\n", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
     finally:
         connections.close()
 
@@ -49,6 +49,7 @@ def list_failed(
     app: AppOption = None,
 ) -> None:
     """List all of the failed queue jobs."""
+    from laravel_queue.ops.console import Console
     from laravel_queue.ops.retry import job_name
     from laravel_queue.payload import php_json_encode_escaped
 
@@ -88,6 +89,7 @@ def retry(
     app: AppOption = None,
 ) -> None:
     """Retry a failed queue job."""
+    from laravel_queue.ops.console import Console
     from laravel_queue.ops.retry import select_ids
 
     console = Console()
@@ -101,6 +103,7 @@ def retry(
 
 def retry_ids(connections: Connections, ids: list[str | int], console: Console, *, announce: bool = True) -> bool:
     """Laravel's retry loop with its output; False when a record could not be pushed (it is kept)."""
+    from laravel_queue.ops.console import Progress
     from laravel_queue.ops.retry import RetryOutcome, retry_one
 
     if not ids:
@@ -131,6 +134,7 @@ def retry_batch(
 ) -> None:
     """Retry the failed jobs for a batch."""
     from laravel_queue.bus.batches import BatchRepository
+    from laravel_queue.ops.console import Console
 
     console = Console()
     ok = True
@@ -158,6 +162,8 @@ def forget(
     app: AppOption = None,
 ) -> None:
     """Delete a failed queue job."""
+    from laravel_queue.ops.console import Console
+
     console = Console()
     with connected(env_file, app) as connections:
         deleted = connections.failed().forget(job_id)
@@ -169,6 +175,8 @@ def forget(
 
 def flush(hours: HoursOption = None, env_file: EnvFileOption = None, app: AppOption = None) -> None:
     """Flush all of the failed queue jobs."""
+    from laravel_queue.ops.console import Console, Progress
+
     console = Console()
     progress = Progress("Deleting failed jobs")
     with connected(env_file, app) as connections:
@@ -186,6 +194,8 @@ def prune_failed(
     app: AppOption = None,
 ) -> None:
     """Prune stale entries from the failed jobs table."""
+    from laravel_queue.ops.console import Console
+
     console = Console()
     with connected(env_file, app) as connections:
         provider = connections.failed()

@@ -8,15 +8,14 @@ migrated does nothing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
-from laravel_queue.config import ConfigError, Settings
-from laravel_queue.connections import Connections
-from laravel_queue.db import DatabaseError
-from laravel_queue.schema import migrate as migrate_tables
+
+if TYPE_CHECKING:
+    from laravel_queue.config import Settings
 
 
 def table_plan(settings: Settings, database: str | None = None) -> dict[str, dict[str, str | bool | None]]:
@@ -63,6 +62,12 @@ def migrate_command(
     ] = None,
 ) -> None:
     """Create the jobs, job_batches, failed_jobs, cache and cache_locks tables when absent."""
+    from laravel_queue.config import ConfigError
+    from laravel_queue.connections import Connections
+    from laravel_queue.db import DatabaseError
+    from laravel_queue.errors import ServiceConnectionError
+    from laravel_queue.schema import migrate as migrate_tables
+
     settings = resolve_settings(env_file, app)
     connections = Connections(settings)
     created_any = False
@@ -79,9 +84,8 @@ def migrate_command(
             for table in created:
                 typer.echo(f"Created table [{table}] on connection [{connection}].")
             created_any = created_any or bool(created)
-    except (ConfigError, DatabaseError, ValueError) as exc:
-        typer.secho(f"Migration failed: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+    except (ConfigError, DatabaseError) as exc:
+        raise ServiceConnectionError(f"Migration failed: {exc}") from exc
     finally:
         connections.close()
     if not created_any:

@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
-from laravel_queue.schedule.commands import escape_argument
 
 ScheduleOption = Annotated[
     str,
@@ -39,15 +38,21 @@ def _with_command(argv: list[str], command: str) -> list[str]:
 
 @contextmanager
 def _scheduler(schedule: str, env_file: Path | None, app: Path | None) -> Iterator[tuple]:
+    from laravel_queue.cli.boundary import describe
     from laravel_queue.connections import Connections
+    from laravel_queue.errors import ConfigurationError, JobImportError
     from laravel_queue.schedule import ScheduleContext, ScheduleError, ScheduleLoadError, load_schedule
+    from laravel_queue.schedule.commands import escape_argument
 
     settings = resolve_settings(env_file, app)
     try:
         loaded = load_schedule(schedule)
-    except (ScheduleLoadError, ScheduleError, ValueError) as exc:
-        typer.secho(str(exc), fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    except ScheduleLoadError as exc:
+        raise JobImportError(str(exc)) from exc
+    except ScheduleError as exc:
+        raise ConfigurationError(f"--schedule {schedule}: {exc}") from exc
+    except Exception as exc:  # the schedule module itself raised while being imported
+        raise JobImportError(f"--schedule: cannot import {schedule!r}: {describe(exc)}") from exc
     connections = Connections(settings)
     finish_argv = _with_command(_self_command(schedule, env_file, app), "schedule:finish")
     finish = " ".join(escape_argument(part) for part in finish_argv)
@@ -107,6 +112,7 @@ def schedule_list(
     app: AppOption = None,
 ) -> None:
     """List all scheduled tasks."""
+    from laravel_queue.errors import ConfigurationError
     from laravel_queue.schedule.listing import ScheduleLister
     from laravel_queue.schedule.output import Console
     from laravel_queue.schedule.timing import zone
@@ -114,9 +120,8 @@ def schedule_list(
     with _scheduler(schedule, env_file, app) as (loaded, context):
         try:
             display = zone(timezone or context.settings.app.timezone)
-        except ValueError as exc:
-            typer.secho(str(exc), fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
+        except ValueError as exc:  # an unknown timezone name
+            raise ConfigurationError(f"--timezone: {exc}") from exc
         lister = ScheduleLister(loaded, context)
         if as_json:
             typer.echo(json.dumps(lister.as_json(display, next_), ensure_ascii=False))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
-from laravel_queue.config import Settings
 from laravel_queue.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from laravel_queue.config import Settings
 
 JobsOption = Annotated[
     str | None,
@@ -20,13 +22,24 @@ JobsOption = Annotated[
 
 
 def _import_jobs(jobs: str | None) -> None:
+    """Import the `--jobs` modules; one that fails ends the command with its own error line."""
     if not jobs:
         return
+    from laravel_queue.cli.boundary import describe
+    from laravel_queue.errors import JobImportError
     from laravel_queue.registry import import_job_modules
 
     if "" not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
-    import_job_modules(jobs)
+    for name in (part.strip() for part in jobs.split(",")):
+        if not name:
+            continue
+        try:
+            import_job_modules(name)
+        except ImportError as exc:  # the registry's message names the module already
+            raise JobImportError(str(exc)) from exc
+        except Exception as exc:  # the module itself raised while being imported
+            raise JobImportError(f"cannot import job module {name!r} (from --jobs): {describe(exc)}") from exc
 
 
 def _queue_names(settings: Settings, connection: str | None, queue: str | None) -> list[str]:
@@ -86,7 +99,7 @@ def work(
     from laravel_queue.worker.output import WorkerOutput
 
     if unknown not in ("fail", "release"):
-        raise typer.BadParameter("--unknown must be fail or release")
+        raise typer.BadParameter("must be fail or release", param_hint="'--unknown'")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     settings = resolve_settings(env_file, app)
     _import_jobs(jobs)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO, TypeVar
 
-from laravel_queue.worker.output import runtime_for_humans
+from laravel_queue.style import Style, runtime_for_humans
 
 T = TypeVar("T")
 
@@ -35,19 +35,20 @@ class Console:
     def __init__(self, out: TextIO | None = None, *, width: int | None = None) -> None:
         self.out = out or sys.stdout
         self.width = width or terminal_width()
+        self.style = Style.for_stream(self.out)  # artisan's colours on a terminal only
 
     def line(self, text: str = "") -> None:
         self.out.write(text + "\n")
         self.out.flush()
 
     def info(self, message: str) -> None:
-        self.line(f"\n   INFO  {ensure_punctuation(message)}\n")
+        self.line(f"\n  {self.style.badge('INFO', 'blue')} {ensure_punctuation(message)}\n")
 
     def warn(self, message: str) -> None:
-        self.line(f"\n   WARN  {ensure_punctuation(message)}\n")
+        self.line(f"\n  {self.style.badge('WARN', 'yellow')} {ensure_punctuation(message)}\n")
 
     def error(self, message: str) -> None:
-        self.line(f"\n   ERROR  {ensure_punctuation(message)}\n")
+        self.line(f"\n  {self.style.badge('ERROR', 'red')} {ensure_punctuation(message)}\n")
 
     def two_column_detail(self, first: str, second: str = "") -> None:
         dots = "." * max(self.width - len(first) - len(second) - 6, 0)
@@ -67,7 +68,9 @@ class Console:
     def _task_line(self, description: str, started: float, status: str) -> None:
         runtime = runtime_for_humans((time.perf_counter() - started) * 1000)
         dots = "." * max(self.width - len(description) - len(runtime) - len(status) - 5, 0)
-        self.line(f"  {description} {dots} {runtime} {status}")
+        paint = self.style
+        status = paint.status(status, "green" if status == "DONE" else "red")
+        self.line(f"  {description} {paint.grey(dots)} {paint.grey(runtime)} {status}")
 
 
 class Progress:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
+from laravel_queue.style import Style
+
 
 def terminal_width() -> int:
     """Symfony's Terminal width: COLUMNS, else the tty's width, else 80."""
@@ -66,6 +68,7 @@ class Console:
         self.stream = stream or sys.stdout
         self.width = width or terminal_width()
         self.newlines_written = 1
+        self.style = Style.for_stream(self.stream)  # artisan's colours on a terminal only
 
     def write(self, text: str) -> None:
         if text:
@@ -84,7 +87,7 @@ class Console:
     def info(self, message: str) -> None:
         for _ in range(max(0, 2 - self.newlines_written)):
             self.new_line()
-        self.line(f"   INFO  {message}  ")
+        self.line(f"  {self.style.badge('INFO', 'blue')} {message}  ")
         self.new_line()
 
     def bullet(self, text: str) -> None:
@@ -100,6 +103,7 @@ class Console:
         finally:
             runtime = " " + runtime_for_humans((time.perf_counter() - started) * 1000)
             dots = max(min(self.width, 150) - len(description) - len(runtime) - 10, 0)
-            self.write("." * dots + runtime)
-            self.line(" DONE" if result is not False else " FAIL")
+            self.write(self.style.grey("." * dots + runtime))
+            done = result is not False
+            self.line(" " + self.style.status("DONE" if done else "FAIL", "green" if done else "red"))
         return result

@@ -11,20 +11,21 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from laravel_queue.job import InvalidPayloadError, Job
+from laravel_queue.style import Style, runtime_for_humans
 
-STATUS_WORDS = {"success": "DONE", "released_after_exception": "FAIL", "failed": "FAIL"}
+# status -> (word, colour): artisan prints a job released after an exception as a yellow FAIL
+STATUS_WORDS = {"success": ("DONE", "green"), "released_after_exception": ("FAIL", "yellow"), "failed": ("FAIL", "red")}
 
 
-def runtime_for_humans(milliseconds: float) -> str:
-    """Laravel's `runTimeForHumans`: `12.34ms` below a second, else `1s 234ms`, `2m 5s`."""
-    if milliseconds <= 1000:
-        return f"{milliseconds:,.2f}ms"
-    total_ms = int(milliseconds)
-    hours, rest = divmod(total_ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, ms = divmod(rest, 1000)
-    parts = [f"{v}{unit}" for v, unit in ((hours, "h"), (minutes, "m"), (seconds, "s"), (ms, "ms")) if v]
-    return " ".join(parts)
+def job_result(job: Job) -> str:
+    """Laravel's `--json` "result": the job's state, checked in WorkCommand's order."""
+    if job.is_deleted():
+        return "deleted"
+    if job.is_released():
+        return "released"
+    if job.has_failed():
+        return "failed"
+    return ""
 
 
 def _safe_name(job: Job) -> str:
@@ -45,8 +46,10 @@ class WorkerOutput:
         timezone: str = "UTC",
         verbose: bool = False,
         width: int | None = None,
+        style: Style | None = None,
     ) -> None:
         self.stream = stream or sys.stdout
+        self.style = style or Style.for_stream(self.stream)
         self.json_mode = json_mode
         self.zone = ZoneInfo(timezone)
         self.verbose = verbose
@@ -78,11 +81,12 @@ class WorkerOutput:
         if self.json_mode:
             return
         plural = "queues" if len(queues) > 1 else "queue"
-        self._write(f"\n   INFO  Processing jobs from the [{','.join(queues)}] {plural}.\n")
+        info = self.style.badge("INFO", "blue")
+        self._write(f"\n  {info} Processing jobs from the [{','.join(queues)}] {plural}.\n")
 
     def info(self, message: str) -> None:
         if not self.json_mode:
-            self._write(f"   INFO  {message}")
+            self._write(f"  {self.style.badge('INFO', 'blue')} {message}")
 
     def starting(self, job: Job, *, flush: bool = True) -> None:
         """`flush=False` (the in-flight worker) leaves the line to the caller's next `flush()`."""
@@ -91,7 +95,11 @@ class WorkerOutput:
             return
         name = self._label(job)
         dots = "." * max(self.width - len(name) - 33, 0)
-        self._write(f"  {self._stamp()} {name} {dots} RUNNING", flush=flush)
+        style = self.style
+        if not style.enabled:  # the per-job path stays one f-string when piped
+            self._write(f"  {self._stamp()} {name} {dots} RUNNING", flush=flush)
+            return
+        self._write(f"  {style.grey(self._stamp())} {name} {style.grey(dots)} {style.status('RUNNING', 'yellow')}", flush=flush)
 
     def finished(self, job: Job, status: str, milliseconds: float, exc: BaseException | None = None) -> None:
         """Held in the stream's buffer (on a file or pipe; a terminal shows it at once) until the
@@ -103,7 +111,12 @@ class WorkerOutput:
         name = self._label(job)
         runtime = runtime_for_humans(milliseconds)
         dots = "." * max(self.width - len(name) - len(runtime) - 31, 0)
-        self._write(f"  {self._stamp()} {name} {dots} {runtime} {STATUS_WORDS[status]}", flush=False)
+        word, colour = STATUS_WORDS[status]
+        stamp = self._stamp()
+        if self.style.enabled:
+            grey = self.style.grey
+            stamp, dots, runtime, word = grey(stamp), grey(dots), grey(runtime), self.style.status(word, colour)
+        self._write(f"  {stamp} {name} {dots} {runtime} {word}", flush=False)
 
     def _label(self, job: Job) -> str:
         name = _safe_name(job)
@@ -120,11 +133,7 @@ class WorkerOutput:
         *,
         flush: bool = True,
     ) -> None:
-        result = {
-            "success": "deleted",
-            "released_after_exception": "released",
-            "failed": "failed",
-        }.get(status, "")
+        result = job_result(job)
         try:
             uuid = job.uuid
         except InvalidPayloadError:

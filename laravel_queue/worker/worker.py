@@ -17,6 +17,7 @@ from typing import Any
 
 from laravel_queue.connections import Connections
 from laravel_queue.drivers.base import Queue
+from laravel_queue.drivers.wake import push_wait_for
 from laravel_queue.job import Job
 from laravel_queue.worker.control import RESTART_KEY, WorkerControl, paused_key
 from laravel_queue.worker.lifecycle import JobLifecycle, WorkerEvents
@@ -115,7 +116,7 @@ class Worker:
                         continue
                     found_nothing = job is None
                     if job is None:
-                        self._sleep(self.options.sleep)
+                        self._idle(queue, queues, paused_queues)
                         continue
                     jobs_processed += 1
                     if self._run_job(job, armed=True).gave_back:  # only PHP can run it: don't spin on it
@@ -266,6 +267,16 @@ class Worker:
             log.error("could not delete finished job %s yet: %s", job.job_id, exc)
             return
         self._pending_ack = None
+
+    def _idle(self, queue: Queue, queues: list[str], paused: set[str]) -> None:
+        """Nothing to do: wait for a push where the driver can (drivers/wake.py), else sleep."""
+        wait = push_wait_for(queue) if self.options.sleep > 0 else None
+        if wait is None:
+            self._sleep(self.options.sleep)
+            return
+        self._flush_ack()
+        self.output.flush()
+        wait([name for name in queues if name not in paused], self.options.sleep, lambda: self.should_quit)
 
     def _sleep(self, seconds: float) -> None:
         """Wait (woken early by a stop signal); finished jobs are deleted first."""
