@@ -99,7 +99,8 @@ class WorkerOutput:
         if not style.enabled:  # the per-job path stays one f-string when piped
             self._write(f"  {self._stamp()} {name} {dots} RUNNING", flush=flush)
             return
-        self._write(f"  {style.grey(self._stamp())} {name} {style.grey(dots)} {style.status('RUNNING', 'yellow')}", flush=flush)
+        running = style.status("RUNNING", "yellow")
+        self._write(f"  {style.grey(self._stamp())} {name} {style.grey(dots)} {running}", flush=flush)
 
     def finished(self, job: Job, status: str, milliseconds: float, exc: BaseException | None = None) -> None:
         """Held in the stream's buffer (on a file or pipe; a terminal shows it at once) until the
