@@ -131,6 +131,13 @@ class RedisJob(Job):
         self._released = True
         self.driver.give_back(self.queue, self.raw_bytes, self.reserved)
 
+    def shed_body(self, *, acknowledged: bool = False) -> None:
+        """Also drop the listed bytes; `reserved` stays until the deferred delete has used it."""
+        super().shed_body(acknowledged=acknowledged)
+        self.raw_bytes = b""
+        if acknowledged:
+            self.reserved = b""
+
 
 class RedisQueue(Queue):
     """One Redis queue connection with Laravel's semantics (push, pop, release, delete, sizes)."""

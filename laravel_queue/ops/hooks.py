@@ -61,6 +61,9 @@ def worker_events(
             log.error("%s", exc)
             raise typer.BadParameter(str(exc), param_hint="'--metrics-port'") from None
         log.info("metrics on http://0.0.0.0:%d/metrics", server.port)
+    from laravel_queue.ops.memory import HeapReclaimer
+
+    HeapReclaimer().attach(events)
     if tracing_configured():
         JobTracer().attach(events)
     return events, server
