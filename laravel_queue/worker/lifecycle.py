@@ -79,6 +79,7 @@ class WorkerEvents:
     exception_occurred: list[ExceptionHook] = field(default_factory=list)
     looping: list[Callable[[], bool | None]] = field(default_factory=list)
     finished: list[FinishedHook] = field(default_factory=list)
+    sleeping: list[Callable[[float], None]] = field(default_factory=list)  # seconds; a liveness heartbeat
 
     def fire(self, hooks: list[Any], *args: Any) -> None:
         """Call each hook; one that raises is logged and the next one still runs."""

@@ -583,6 +583,7 @@ class Worker:
     def _sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
+        self.events.fire(self.events.sleeping, seconds)
         self.output.flush()
         self._wake.clear()
         if not self.should_quit:
