@@ -441,3 +441,32 @@ def test_a_busy_metrics_port_is_a_clear_usage_error(env: dict[str, str]) -> None
         result = CliRunner().invoke(app, ["queue:work", "redis", "--once", f"--metrics-port={port}"], env=env)
     assert result.exit_code == 2
     assert "--metrics-port" in result.output and f"cannot listen for metrics on port {port}" in result.output
+
+
+def test_the_grafana_dashboard_queries_only_exported_metrics(conns: Connections) -> None:
+    """examples/grafana-dashboard.json stays in step with the metric names the worker exports."""
+    from laravel_queue.ops.health import LoopHeartbeat
+    from laravel_queue.ops.monitor import QueueStatus
+
+    metrics = WorkerMetrics()
+    push(conns, "Tests\\Slow")
+    job = conns.queue().pop("default")
+    assert job is not None
+    metrics.on_finished(job, "released_after_exception", 12.0, RuntimeError("x"))
+    metrics.on_finished(job, "processed", 12.0, None)
+    metrics.on_failing(job, TimeoutExceededError.for_job(job.display_name))
+    LoopHeartbeat(WorkerOptions(), metrics.registry)
+    depth = QueueDepthCollector(lambda: [QueueStatus("redis", "default", 1, 1, 0, 0, 1, False)], ttl=0)
+    metrics.registry.register(depth)
+    try:
+        exported = {name.partition("{")[0] for name in samples(generate_latest(metrics.registry).decode())}
+    finally:
+        depth.close()
+    dashboard = json.loads((ROOT / "examples" / "grafana-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"laravel_queue_[a-z_]+", target["expr"])
+    }
+    assert len(queried) >= 10 and queried <= exported, queried - exported
