@@ -1,7 +1,9 @@
 """The per-job cost of the worker's Prometheus metrics on the no-op path (issue 30).
 
-Two measurements, each the median of `--runs`, with and without `WorkerMetrics` attached
-(the hooks `--metrics-port` installs):
+Two measurements, each the median of `--runs`, for three sets of hooks: none,
+`WorkerMetrics` alone (the counters and histogram), and everything `queue:work
+--metrics-port` installs in a worker process (metrics, the /healthz heartbeat, the
+`laravel_queue.jobs` records, the heap reclaimer):
 
 * worker: N `App\\Jobs\\NoopJob` payloads through the real `Worker` in this process on the
   local Redis, alternating the two; CPU time of this process per job (`process_time`),
@@ -30,8 +32,21 @@ from laravel_queue.worker import Worker, WorkerOptions
 from laravel_queue.worker.lifecycle import WorkerEvents
 from laravel_queue.worker.output import WorkerOutput
 
+HOOKS = ("none", "metrics", "all")
 
-def run(jobs: int, with_metrics: bool) -> float:
+
+def attach(events: WorkerEvents, hooks: str) -> WorkerEvents:
+    if hooks == "metrics":
+        WorkerMetrics().attach(events)
+    elif hooks == "all":
+        from laravel_queue.ops.hooks import Operations
+
+        settings = load_settings(environ={"QUEUE_CONNECTION": "redis", "CACHE_STORE": "array"})
+        Operations(settings, None, ["default"], WorkerOptions(), metrics_port=0).worker_events(events)
+    return events
+
+
+def run(jobs: int, hooks: str) -> float:
     """Seconds per job for one run of `jobs` no-op jobs."""
     tag = uuid.uuid4().hex[:8]
     env = {
@@ -50,9 +65,7 @@ def run(jobs: int, with_metrics: bool) -> float:
         pipe.rpush(queue.keys().notify, 1)
     pipe.execute()
     connections.cache().get("warm-up")
-    events = WorkerEvents()
-    if with_metrics:
-        WorkerMetrics().attach(events)
+    events = attach(WorkerEvents(), hooks)
     options = WorkerOptions(memory=4096, sleep=0, stop_when_empty=True)
     worker = Worker(
         connections, registry=default_registry, options=options, output=WorkerOutput(io.StringIO()), events=events
@@ -65,7 +78,7 @@ def run(jobs: int, with_metrics: bool) -> float:
     return elapsed / jobs
 
 
-def fire_hooks(jobs: int, with_metrics: bool) -> float:
+def fire_hooks(jobs: int, hooks: str) -> float:
     """CPU seconds per job of firing one processed job's events, `jobs` times."""
     connections = Connections(load_settings(environ={"QUEUE_CONNECTION": "redis", "CACHE_STORE": "array"}))
     queue = connections.queue()
@@ -75,9 +88,7 @@ def fire_hooks(jobs: int, with_metrics: bool) -> float:
     assert job is not None
     job.delete()
     connections.close()
-    events = WorkerEvents()
-    if with_metrics:
-        WorkerMetrics().attach(events)
+    events = attach(WorkerEvents(), hooks)
     fire = events.fire
     started = time.process_time()
     for _ in range(jobs):
@@ -95,15 +106,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     for title, measure in (("worker", run), ("hooks", fire_hooks)):
-        timings: dict[bool, list[float]] = {False: [], True: []}
+        timings: dict[str, list[float]] = {hooks: [] for hooks in HOOKS}
         for _ in range(args.runs):
-            for with_metrics in (False, True):
-                timings[with_metrics].append(measure(args.jobs, with_metrics))
-        plain, metered = statistics.median(timings[False]), statistics.median(timings[True])
-        print(
-            f"{title:<7} no hooks {plain * 1e6:6.1f} µs/job, metrics {metered * 1e6:6.1f} µs/job: "
-            f"{(metered - plain) * 1e6:+.1f} µs/job ({(metered / plain - 1) * 100:+.1f}%), CPU, median of {args.runs}"
-        )
+            for hooks in HOOKS:
+                timings[hooks].append(measure(args.jobs, hooks))
+        medians = {hooks: statistics.median(values) * 1e6 for hooks, values in timings.items()}
+        costs = ", ".join(f"{hooks} {medians[hooks]:.1f} ({medians[hooks] - medians['none']:+.1f})" for hooks in HOOKS)
+        print(f"{title:<7} CPU µs/job, median of {args.runs}: {costs}")
 
 
 if __name__ == "__main__":
