@@ -17,7 +17,6 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from laravel_queue.ops.hooks import depth_reader
 from laravel_queue.ops.metrics import QueueDepthCollector, WorkerMetrics
 from laravel_queue.payload import php_json_encode, string_job_payload
 from laravel_queue.registry import Registry
-from laravel_queue.schema import migrate
 from laravel_queue.worker import Worker, WorkerOptions
 from laravel_queue.worker.exceptions import TimeoutExceededError
 from laravel_queue.worker.lifecycle import WorkerEvents
@@ -42,16 +40,13 @@ SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|
 
 
 @pytest.fixture
-def env(redis_env: dict[str, str], sqlite_env: dict[str, str], redis_client: Any) -> dict[str, str]:
-    return {**sqlite_env, **redis_env, "APP_ENV": "local"}
+def env(redis_queue_env: dict[str, str]) -> dict[str, str]:
+    return redis_queue_env
 
 
 @pytest.fixture
-def conns(env: dict[str, str]) -> Iterator[Connections]:
-    connections = Connections(load_settings(environ=env))
-    migrate(connections.db())
-    yield connections
-    connections.close()
+def conns(redis_queue_connections: Connections) -> Connections:
+    return redis_queue_connections
 
 
 def push(conns: Connections, job: str, data: Any = None, **fields: Any) -> dict[str, Any]:
@@ -242,14 +237,15 @@ def test_concurrency_children_add_up_on_one_port(env: dict[str, str], conns: Con
     port = free_port()
     log = tmp_path / "jobs.log"
     before = set(Path(tempfile.gettempdir()).glob("laravel-queue-metrics-*"))
-    jobs = 150
-    for n in range(jobs):
-        push(conns, "Tests\\Record", {"log": str(log), "n": n})
+    jobs = 30
     process = start_worker(
         env, "--sleep", "0.1", "--jobs", "tests.support.worker_jobs", "--concurrency", "3", "--metrics-port", str(port)
     )
-    key = 'laravel_queue_jobs_processed_total{connection="redis",queue="default",job="Tests\\\\Record"}'
+    key = 'laravel_queue_jobs_processed_total{connection="redis",queue="default",job="Tests\\\\Busy"}'
     try:
+        wait_for(lambda: health(port)[1].startswith("ok (3 worker loops)"), timeout=30, what="three children ready")
+        for n in range(jobs):  # 1.5 s of work: the children polling every 0.1 s share it
+            push(conns, "Tests\\Busy", {"log": str(log), "n": n, "seconds": 0.05})
         values = wait_for(
             lambda: (v := scraped(port)).get(key) == jobs and v, timeout=60, what="all jobs counted on one scrape"
         )
@@ -257,6 +253,7 @@ def test_concurrency_children_add_up_on_one_port(env: dict[str, str], conns: Con
         pids = {line.split(" pid=")[1].split()[0] for line in log.read_text().splitlines()}
         assert len(heartbeats) == 3, heartbeats  # one live gauge per child
         assert len(pids) > 1, "the jobs were spread over several children"
+        assert len(log.read_text().splitlines()) == jobs
         assert values[key.replace("jobs_processed_total", "job_duration_seconds_count")] == jobs
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             assert response.status == 200 and response.read().decode().startswith("ok (3 worker loops)")

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,31 +19,16 @@ from typing import Any, ClassVar
 import pytest
 from conftest import ROOT
 
-from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
 from laravel_queue.ops.joblog import JOBS_LOGGER, JobLog, JsonFormatter
 from laravel_queue.payload import php_json_encode, string_job_payload
 from laravel_queue.registry import Registry
-from laravel_queue.schema import migrate
 from laravel_queue.worker import Worker, WorkerOptions
 from laravel_queue.worker.lifecycle import WorkerEvents
 from laravel_queue.worker.output import WorkerOutput
 
 CLI = str(Path(sys.executable).with_name("laravel-queue"))
 FIELDS = ("uuid", "job_id", "job", "connection", "queue", "attempts", "runtime_ms", "outcome")
-
-
-@pytest.fixture
-def env(redis_env: dict[str, str], sqlite_env: dict[str, str], redis_client: Any) -> dict[str, str]:
-    return {**sqlite_env, **redis_env, "APP_ENV": "local"}
-
-
-@pytest.fixture
-def conns(env: dict[str, str]) -> Iterator[Connections]:
-    connections = Connections(load_settings(environ=env))
-    migrate(connections.db())
-    yield connections
-    connections.close()
 
 
 def push(conns: Connections, job: str, **fields: Any) -> dict[str, Any]:
@@ -56,7 +40,9 @@ def push(conns: Connections, job: str, **fields: Any) -> dict[str, Any]:
     return payload
 
 
-def test_one_record_per_job_with_exc_info_and_fields(conns: Connections, caplog: pytest.LogCaptureFixture) -> None:
+def test_one_record_per_job_with_exc_info_and_fields(
+    redis_queue_connections: Connections, caplog: pytest.LogCaptureFixture
+) -> None:
     registry = Registry()
 
     def boom(job: Any, data: Any) -> None:
@@ -64,11 +50,11 @@ def test_one_record_per_job_with_exc_info_and_fields(conns: Connections, caplog:
 
     registry.register("Tests\\Boom", boom)
     registry.register("Tests\\Ok", lambda job, data: None)
-    failed = push(conns, "Tests\\Boom", maxTries=1)
-    released = push(conns, "Tests\\Boom", maxTries=3)
-    ok = push(conns, "Tests\\Ok")
+    failed = push(redis_queue_connections, "Tests\\Boom", maxTries=1)
+    released = push(redis_queue_connections, "Tests\\Boom", maxTries=3)
+    ok = push(redis_queue_connections, "Tests\\Ok")
     worker = Worker(
-        conns,
+        redis_queue_connections,
         registry=registry,
         options=WorkerOptions(memory=4096, sleep=0, stop_when_empty=True, backoff="60"),
         output=WorkerOutput(io.StringIO()),
@@ -124,9 +110,11 @@ def work(
     )
 
 
-def test_log_format_json_writes_one_object_per_line(env: dict[str, str], conns: Connections) -> None:
-    failed = push(conns, "Tests\\Boom", maxTries=1)
-    result = work(env, "tests.support.worker_jobs", "--log-format", "json")
+def test_log_format_json_writes_one_object_per_line(
+    redis_queue_env: dict[str, str], redis_queue_connections: Connections
+) -> None:
+    failed = push(redis_queue_connections, "Tests\\Boom", maxTries=1)
+    result = work(redis_queue_env, "tests.support.worker_jobs", "--log-format", "json")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]  # every line is JSON
     (record,) = [line for line in lines if line["logger"] == JOBS_LOGGER]
@@ -163,16 +151,20 @@ class _SentryIntake(BaseHTTPRequestHandler):
         pass
 
 
-def test_the_sentry_example_reports_a_failed_job(env: dict[str, str], conns: Connections) -> None:
+def test_the_sentry_example_reports_a_failed_job(
+    redis_queue_env: dict[str, str], redis_queue_connections: Connections
+) -> None:
     pytest.importorskip("sentry_sdk", reason="sentry-sdk is not installed (it is optional)")
     intake = HTTPServer(("127.0.0.1", 0), _SentryIntake)
     thread = threading.Thread(target=intake.serve_forever, daemon=True)
     thread.start()
     _SentryIntake.items = []
     try:
-        failed = push(conns, "Tests\\Boom", maxTries=1)
+        failed = push(redis_queue_connections, "Tests\\Boom", maxTries=1)
         dsn = f"http://public@127.0.0.1:{intake.server_address[1]}/1"
-        result = work(env, "tests.support.worker_jobs,examples.sentry_logging", extra_env={"SENTRY_DSN": dsn})
+        result = work(
+            redis_queue_env, "tests.support.worker_jobs,examples.sentry_logging", extra_env={"SENTRY_DSN": dsn}
+        )
     finally:
         intake.shutdown()
         intake.server_close()

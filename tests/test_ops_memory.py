@@ -9,19 +9,16 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ROOT, wait_for
 
-from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
 from laravel_queue.ops.memory import HeapReclaimer
 from laravel_queue.payload import php_json_encode, string_job_payload
 from laravel_queue.registry import Registry
-from laravel_queue.schema import migrate
 from laravel_queue.worker import Worker, WorkerOptions
 from laravel_queue.worker.lifecycle import WorkerEvents
 from laravel_queue.worker.output import WorkerOutput
@@ -33,16 +30,13 @@ WORKER = (sys.executable, "-m", "laravel_queue", "queue:work", "redis", "--jobs"
 
 
 @pytest.fixture
-def env(redis_env: dict[str, str], sqlite_env: dict[str, str], redis_client: Any) -> dict[str, str]:
-    return {**sqlite_env, **redis_env, "CACHE_STORE": "array", "REDIS_QUEUE_RETRY_AFTER": "600"}
+def env(redis_queue_env: dict[str, str]) -> dict[str, str]:
+    return {**redis_queue_env, "CACHE_STORE": "array", "REDIS_QUEUE_RETRY_AFTER": "600"}
 
 
 @pytest.fixture
-def conns(env: dict[str, str]) -> Iterator[Connections]:
-    connections = Connections(load_settings(environ=env))
-    migrate(connections.db())
-    yield connections
-    connections.close()
+def conns(redis_queue_connections: Connections) -> Connections:
+    return redis_queue_connections
 
 
 def envelope(job: str, data: Any) -> str:
