@@ -94,10 +94,11 @@ class Job(ABC):
         stay readable for log lines. What the driver needs to delete the job later stays,
         unless `acknowledged` says the backend is already done with it (failed, released).
         """
-        if self._payload is not None:
-            self._payload = {key: value for key, value in self._payload.items() if key != "data"}
-        else:
-            self._payload = {}
+        try:
+            envelope = {key: value for key, value in self.payload.items() if key != "data"}
+        except InvalidPayloadError:
+            envelope = {}
+        self._payload = envelope
         self.raw_body = ""
 
     # -- payload readers ------------------------------------------------------------------
