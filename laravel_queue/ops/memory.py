@@ -20,7 +20,6 @@ whole job. After the next pop, when the job itself is gone, it trims once more.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import traceback
 from collections.abc import Callable
@@ -34,12 +33,10 @@ ACKNOWLEDGED = frozenset({"failed", "released", "released_after_exception", "giv
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, or None where the C library has none (musl, macOS)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+    """glibc's `malloc_trim`, or None elsewhere (musl, macOS). By soname: `ctypes.util.find_library`
+    would run ldconfig in a subprocess."""
     try:
-        function = ctypes.CDLL(name).malloc_trim
+        function = ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
         return None
     function.argtypes = [ctypes.c_size_t]
