@@ -32,6 +32,8 @@ class Job(ABC):
         self._failed = False
         self.on_fail: Callable[[Job, BaseException | None], None] | None = None
         """Set by the worker: the failure pipeline `fail()` runs (delete, hooks, failed_jobs)."""
+        self.run: Any = None
+        """Set by the worker: this job's `JobRun` (prepared command, batch, deferred delete)."""
 
     # -- storage operations, per driver -------------------------------------------------
     @abstractmethod
@@ -170,9 +172,8 @@ class Job(ABC):
 
     def batch(self) -> Any:
         """Laravel's `$this->batch()`: the job's batch, freshly read, or None."""
-        from laravel_queue.bus.batches import batch_of
-
-        return batch_of(self)
+        read = getattr(self.run, "batch", None)
+        return read() if read is not None else None
 
     @property
     def batch_id(self) -> str | None:

@@ -110,9 +110,9 @@ def test_a_worker_sees_the_restart_signal(env: dict[str, str], conns: Connection
     from laravel_queue.worker import Worker, WorkerOptions
 
     worker = Worker(conns, options=WorkerOptions(memory=4096, sleep=0))
-    before = worker._read_control("redis", [])[0]
+    before = worker.control.read("redis", [])[0]
     invoke(env, "queue:restart")
-    after = worker._read_control("redis", [])[0]
+    after = worker.control.read("redis", [])[0]
     assert after is not None and str(after) != str(before)
 
 
@@ -132,7 +132,7 @@ def test_pause_and_resume_write_and_delete_the_paused_key(
 
         from laravel_queue.worker import Worker
 
-        assert Worker(conns)._read_control("redis", ["default", "emails"])[1] == {"emails"}
+        assert Worker(conns).control.read("redis", ["default", "emails"])[1] == {"emails"}
 
         result = invoke(env, "queue:resume", "redis:emails")
         assert "Job processing on queue [redis:emails] has been resumed." in result.stdout

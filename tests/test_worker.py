@@ -51,11 +51,14 @@ def push(conns: Connections, job: str, data: Any = None, *, queue: str = "defaul
     return payload
 
 
-def run_until_empty(conns: Connections, registry: Registry, queues: list[str] | None = None, **options: Any) -> str:
+def run_until_empty(
+    conns: Connections, registry: Registry, queues: list[str] | None = None, events: Any = None, **options: Any
+) -> str:
     out = io.StringIO()
     worker = Worker(
         conns,
         registry=registry,
+        events=events,
         options=WorkerOptions(memory=4096, sleep=0, stop_when_empty=True, **options),
         output=WorkerOutput(out, width=80),
     )
@@ -426,14 +429,7 @@ def test_user_hooks_fire_around_jobs(conns: Connections) -> None:
     registry.register("Tests\\Bad", lambda job, data: (_ for _ in ()).throw(RuntimeError("x")))
     push(conns, "Tests\\Ok")
     push(conns, "Tests\\Bad")
-    worker = Worker(
-        conns,
-        registry=registry,
-        events=events,
-        output=WorkerOutput(io.StringIO()),
-        options=WorkerOptions(memory=4096, sleep=0, stop_when_empty=True),
-    )
-    worker.daemon(None, ["default"])
+    run_until_empty(conns, registry, events=events)
     assert calls == ["before Tests\\Ok", "after Tests\\Ok", "before Tests\\Bad", "failing x", "exception x"]
 
 
@@ -456,14 +452,7 @@ def test_reserved_and_finished_listeners_see_each_outcome_once(conns: Connection
     push(conns, "Tests\\Bad")
     push(conns, "Tests\\Later")
     push(conns, "Tests\\Php")
-    worker = Worker(
-        conns,
-        registry=registry,
-        events=events,
-        output=WorkerOutput(io.StringIO()),
-        options=WorkerOptions(memory=4096, sleep=0, stop_when_empty=True, unknown="release", max_jobs=5),
-    )
-    worker.daemon(None, ["default"])
+    run_until_empty(conns, registry, events=events, unknown="release", max_jobs=5)
     finished = [entry for entry in seen if entry[0] not in ("reserved", "before")]
     assert finished == [
         ("processed", "Tests\\Ok", None),

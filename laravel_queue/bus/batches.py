@@ -16,11 +16,11 @@ warning naming the PHP callbacks it could not run.
 from __future__ import annotations
 
 import base64
+import functools
 import inspect
 import json
 import logging
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -329,16 +329,10 @@ def _call_hook(callback: BatchCallback, batch: Batch, exc: BaseException | None)
 
 # -- the worker's part ------------------------------------------------------------------------------
 
-_running: weakref.WeakKeyDictionary[Job, tuple[Batches, str]] = weakref.WeakKeyDictionary()
-
-
 def batch_of(job: Job) -> Batch | None:
     """The batch of a running job (Laravel's `$this->batch()`), freshly read; None if not batched."""
-    entry = _running.get(job)
-    if entry is None:
-        return None
-    batches, batch_id = entry
-    return batches.repository.find(batch_id)
+    batch: Batch | None = job.batch()
+    return batch
 
 
 def batch_id_of(job: Job, command: Any) -> str | None:
@@ -367,7 +361,8 @@ class Batches(JobLifecycle):
         batch_id = batch_id_of(job, prepared.command)
         if batch_id is None:
             return
-        _running[job] = (self, batch_id)
+        if job.run is not None:  # the job's run reads its batch from now on (Job.batch())
+            job.run.batch = functools.partial(self.repository.find, batch_id)
         options = getattr(prepared.handler, "options", None)
         if declares(middleware_of(prepared.command, options), SKIP_IF_BATCH_CANCELLED):
             batch = self.repository.find(batch_id)
@@ -376,9 +371,10 @@ class Batches(JobLifecycle):
                 # The middleware ends the pipeline without calling the handler; the job then
                 # counts as done (unique lock released, chain continued, batch success recorded).
                 prepared.handle = _skipped
+                if job.run is not None:
+                    job.run.skipped = "batch cancelled"
 
     def after_handle(self, job: Job, prepared: Any) -> None:
-        _running.pop(job, None)
         if job.has_failed() or job.is_released():
             return
         batch_id = batch_id_of(job, prepared.command)
@@ -386,7 +382,6 @@ class Batches(JobLifecycle):
             self.record_successful_job(batch_id, job.uuid)
 
     def after_failure(self, job: Job, prepared: Any | None, exc: BaseException | None) -> None:
-        _running.pop(job, None)
         command = prepared.command if prepared is not None else None
         batch_id = batch_id_of(job, command)
         if batch_id is not None and job.uuid:

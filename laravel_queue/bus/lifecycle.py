@@ -84,6 +84,14 @@ class BusLifecycle(JobLifecycle):
                     exc_info=True,
                 )
 
+    def with_connections(self, connections: Any) -> BusLifecycle:
+        return BusLifecycle(
+            connections,
+            registry=self.registry,
+            batch_callbacks=self.batches.callbacks,
+            chain_callbacks=self.chains.callbacks,
+        )
+
     def _decode(self, job: Job) -> DecodedCommand | None:
         """The command of a job that failed before it was prepared (max attempts, bad command...)."""
         try:

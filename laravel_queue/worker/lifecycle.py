@@ -32,6 +32,11 @@ class JobLifecycle:
     def after_failure(self, job: Job, prepared: Any | None, exc: BaseException | None) -> None:
         """The job failed for good, after it was deleted and before failed_jobs is written."""
 
+    def with_connections(self, connections: Any) -> JobLifecycle | None:
+        """The same steps over other connections (the timeout watchdog's own), or None if this
+        lifecycle cannot be rebuilt; then a timed-out failure skips its steps."""
+        return None
+
 
 class CompositeLifecycle(JobLifecycle):
     """Several lifecycles, called in order."""
@@ -50,6 +55,10 @@ class CompositeLifecycle(JobLifecycle):
     def after_failure(self, job: Job, prepared: Any | None, exc: BaseException | None) -> None:
         for part in self.parts:
             part.after_failure(job, prepared, exc)
+
+    def with_connections(self, connections: Any) -> JobLifecycle | None:
+        rebuilt = [part.with_connections(connections) for part in self.parts]
+        return CompositeLifecycle(*(part for part in rebuilt if part is not None))
 
 
 JobHook = Callable[[Job], None]

@@ -2,10 +2,16 @@
 
 Python cannot safely stop a thread stuck in C code or a blocking call, and Laravel
 does not try either: on SIGALRM it fails the job if the rules say so and sends
-SIGKILL to its own process, leaving any other job reserved until `retry_after`.
-A watchdog thread does the same here, so a handler that never returns control to
-Python is still stopped. One thread serves every job: arming and disarming cost
-a lock and a notify, not a thread start.
+SIGKILL to its own process. A watchdog thread does the same here.
+
+What can be interrupted: anything, since the process is killed: a handler looping
+in Python, sleeping, blocked in a system call, or in C code that releases the GIL.
+What cannot: C code that holds the GIL for the whole overrun (a pure-C loop that
+never releases it) keeps the watchdog thread from running, so its bookkeeping and
+the kill wait until that call returns. The bookkeeping itself (worker/timeout.py)
+runs on the watchdog's own connections and never calls the job's code.
+One thread serves every job: arming and disarming cost a lock and a notify, not a
+thread start.
 """
 
 from __future__ import annotations
@@ -15,14 +21,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-
-from laravel_queue.job import Job
+from typing import Any
 
 TIMEOUT_EXIT_SIGNAL = signal.SIGKILL
 
 
 class Watchdog:
-    """Calls `on_timeout(job)` and then SIGKILLs the process when an armed job overruns.
+    """Calls `on_timeout(armed)` and then SIGKILLs the process when an armed job overruns.
 
     Arming is cheap on purpose (it runs once per job): the thread is woken only when it
     is idle or the new deadline is earlier than the one it sleeps towards; otherwise it
@@ -32,17 +37,17 @@ class Watchdog:
     wake-up per job). It goes idle only once that deadline has passed with no job armed.
     """
 
-    def __init__(self, on_timeout: Callable[[Job], None], kill: Callable[[], None] | None = None) -> None:
+    def __init__(self, on_timeout: Callable[[Any], None], kill: Callable[[], None] | None = None) -> None:
         self._on_timeout = on_timeout
         self._kill = kill or (lambda: os.kill(os.getpid(), TIMEOUT_EXIT_SIGNAL))
         self._condition = threading.Condition()
         self._deadline: float | None = None
         self._sleeping_until: float | None = None
-        self._job: Job | None = None
+        self._job: Any = None
         self._thread = threading.Thread(target=self._run, name="laravel-queue-watchdog", daemon=True)
         self._thread.start()
 
-    def arm(self, job: Job, seconds: float) -> None:
+    def arm(self, job: Any, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         with self._condition:
             self._job = job

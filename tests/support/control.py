@@ -12,10 +12,13 @@ from laravel_queue.worker import Worker, WorkerOptions
 from laravel_queue.worker.output import WorkerOutput
 
 
-def push(conns: Connections, job: str, data: Any = None, *, queue: str = "default") -> None:
-    """A string job `<job>@handle` on the default connection, as Laravel's `pushRaw` stores it."""
+def push(conns: Connections, job: str, data: Any = None, *, queue: str = "default", **fields: Any) -> dict[str, Any]:
+    """A string job `<job>@handle` on the default connection, as Laravel's `pushRaw` stores it;
+    `fields` are payload keys (maxTries, failOnTimeout, ...). Returns the payload."""
     q = conns.queue()
-    q.push_raw(php_json_encode(q.prepare_payload(string_job_payload(f"{job}@handle", data))), queue)
+    payload = q.prepare_payload({**string_job_payload(f"{job}@handle", data), **fields})
+    q.push_raw(php_json_encode(payload), queue)
+    return payload
 
 
 def make_worker(conns: Connections, registry: Registry, **options: Any) -> Worker:
