@@ -92,6 +92,21 @@ class Job(ABC):
     def has_failed(self) -> bool:
         return self._failed
 
+    def shed_body(self, *, acknowledged: bool = False) -> None:
+        """Drop the body and the decoded `data` once the job's fate is decided and every listener ran.
+
+        A huge payload is otherwise held (raw, decoded, parsed) until the next pop, past the
+        worker's memory check. The envelope's small fields (uuid, id, displayName, attempts)
+        stay readable for log lines. What the driver needs to delete the job later stays,
+        unless `acknowledged` says the backend is already done with it (failed, released).
+        """
+        try:
+            envelope = {key: value for key, value in self.payload.items() if key != "data"}
+        except InvalidPayloadError:
+            envelope = {}
+        self._payload = envelope
+        self.raw_body = ""
+
     # -- payload readers ------------------------------------------------------------------
     @property
     def payload(self) -> dict[str, Any]:

@@ -140,6 +140,25 @@ def sqlite_env(sqlite_path: Path) -> dict[str, str]:
     }
 
 
+@pytest.fixture
+def redis_queue_env(redis_env: dict[str, str], sqlite_env: dict[str, str], redis_client: Any) -> dict[str, str]:
+    """Jobs and cache on Redis, failed_jobs in SQLite (the worker-process tests' usual setup)."""
+    return {**sqlite_env, **redis_env, "APP_ENV": "local"}
+
+
+@pytest.fixture
+def redis_queue_connections(redis_queue_env: dict[str, str]) -> Iterator[Any]:
+    """`Connections` for `redis_queue_env`, with the SQLite tables migrated."""
+    from laravel_queue.config import load_settings
+    from laravel_queue.connections import Connections
+    from laravel_queue.schema import migrate
+
+    connections = Connections(load_settings(environ=redis_queue_env))
+    migrate(connections.db())
+    yield connections
+    connections.close()
+
+
 # -- MariaDB / MySQL ----------------------------------------------------------------------
 
 

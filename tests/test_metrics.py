@@ -1,7 +1,8 @@
-"""Worker metrics (Prometheus text over HTTP) and OpenTelemetry spans, fed by real jobs on Redis.
+"""Worker metrics (prometheus_client over HTTP), /healthz, and OpenTelemetry spans, fed by real jobs on Redis.
 
 The worker runs real string jobs from a Redis queue; the endpoint is read over a
-real socket; `queue:work --metrics-port` is exercised as a subprocess.
+real socket; `queue:work --metrics-port` (one process and `--concurrency 3`) and the
+stuck-loop health check are exercised as subprocesses.
 """
 
 from __future__ import annotations
@@ -13,21 +14,23 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ROOT, free_port, wait_for
+from prometheus_client import CollectorRegistry, generate_latest
 
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
+from laravel_queue.ops.endpoint import Endpoint
 from laravel_queue.ops.hooks import depth_reader
-from laravel_queue.ops.metrics import CONTENT_TYPE, WorkerMetrics, start_metrics_server
+from laravel_queue.ops.metrics import QueueDepthCollector, WorkerMetrics
 from laravel_queue.payload import php_json_encode, string_job_payload
 from laravel_queue.registry import Registry
-from laravel_queue.schema import migrate
 from laravel_queue.worker import Worker, WorkerOptions
 from laravel_queue.worker.exceptions import TimeoutExceededError
 from laravel_queue.worker.lifecycle import WorkerEvents
@@ -37,16 +40,13 @@ SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|
 
 
 @pytest.fixture
-def env(redis_env: dict[str, str], sqlite_env: dict[str, str], redis_client: Any) -> dict[str, str]:
-    return {**sqlite_env, **redis_env, "APP_ENV": "local"}
+def env(redis_queue_env: dict[str, str]) -> dict[str, str]:
+    return redis_queue_env
 
 
 @pytest.fixture
-def conns(env: dict[str, str]) -> Iterator[Connections]:
-    connections = Connections(load_settings(environ=env))
-    migrate(connections.db())
-    yield connections
-    connections.close()
+def conns(redis_queue_connections: Connections) -> Connections:
+    return redis_queue_connections
 
 
 def push(conns: Connections, job: str, data: Any = None, **fields: Any) -> dict[str, Any]:
@@ -81,13 +81,37 @@ def run_worker(conns: Connections, registry: Registry, events: WorkerEvents) -> 
     assert worker.daemon(None, ["default"]) == 0
 
 
-def samples(text: str) -> dict[str, float]:
-    values = {}
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:\\\\.|[^"\\\\])*)"')
+
+
+def canonical(sample: str) -> str:
+    """`name{b="1",a="2"}` -> `name{a="2",b="1"}`: label order carries no meaning."""
+    name, _, labels = sample.partition("{")
+    if not labels:
+        return name
+    return name + "{" + ",".join(sorted(f'{k}="{v}"' for k, v in LABEL.findall(labels))) + "}"
+
+
+class Samples(dict[str, float]):
+    """Sample values keyed by canonical sample name; look-ups accept any label order."""
+
+    def __getitem__(self, key: str) -> float:
+        return super().__getitem__(canonical(key))
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(canonical(key), default)
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(canonical(str(key)))
+
+
+def samples(text: str) -> Samples:
+    values = Samples()
     for line in text.splitlines():
         if line and not line.startswith("#"):
-            assert SAMPLE.match(line), f"not exposition format 0.0.4: {line!r}"
+            assert SAMPLE.match(line), f"not Prometheus text format: {line!r}"
             name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
+            values[canonical(name)] = float(value)
     return values
 
 
@@ -98,7 +122,7 @@ def scrape(port: int) -> tuple[str, str]:
 
 def test_counters_histogram_and_depth_over_http(env: dict[str, str], conns: Connections) -> None:
     settings = load_settings(environ=env)
-    metrics = WorkerMetrics(depth_source=depth_reader(settings, None, ["default"]), depth_ttl=0)
+    metrics = WorkerMetrics()
     push(conns, "Tests\\Ok")
     push(conns, "Tests\\Ok")
     push(conns, "Tests\\Boom", maxTries=3)  # released with --backoff 60
@@ -106,13 +130,16 @@ def test_counters_histogram_and_depth_over_http(env: dict[str, str], conns: Conn
     push(conns, "Tests\\SelfRelease")
     run_worker(conns, registry_with_outcomes(), metrics.attach(WorkerEvents()))
 
-    server = start_metrics_server(metrics, 0, host="127.0.0.1")
+    depth = QueueDepthCollector(depth_reader(settings, None, ["default"]), ttl=0)
+    metrics.registry.register(depth)
+    endpoint = Endpoint(metrics.registry, lambda: (True, "ok"), 0, host="127.0.0.1")
     try:
-        content_type, text = scrape(server.port)
+        content_type, text = scrape(endpoint.port)
     finally:
-        server.close()
+        endpoint.close()
+        depth.close()
 
-    assert content_type == CONTENT_TYPE
+    assert content_type.startswith("text/plain")
     values = samples(text)
     where = 'connection="redis",queue="default"'
     assert values[f'laravel_queue_jobs_processed_total{{{where},job="Tests\\\\Ok"}}'] == 2
@@ -121,17 +148,19 @@ def test_counters_histogram_and_depth_over_http(env: dict[str, str], conns: Conn
     assert values[f'laravel_queue_jobs_released_total{{{where},job="Tests\\\\SelfRelease"}}'] == 1
     assert values[f'laravel_queue_jobs_failed_total{{{where},job="Tests\\\\Boom"}}'] == 1
     assert not any(name.startswith("laravel_queue_jobs_timed_out_total{") for name in values)
+    assert f'laravel_queue_jobs_processed_total{{{where},job="Tests\\\\Boom"}}' not in values
     assert values[f'laravel_queue_job_duration_seconds_count{{{where},job="Tests\\\\Ok"}}'] == 2
     assert values[f'laravel_queue_job_duration_seconds_bucket{{{where},job="Tests\\\\Boom",le="+Inf"}}'] == 2
     buckets = [
         v
         for k, v in values.items()
-        if k.startswith("laravel_queue_job_duration_seconds_bucket{" + where + ',job="Tests\\\\Ok"')
+        if k.startswith('laravel_queue_job_duration_seconds_bucket{connection="redis",job="Tests\\\\Ok",le=')
     ]
     assert buckets == sorted(buckets) and buckets[-1] == 2  # cumulative
     assert values[f"laravel_queue_size{{{where}}}"] == 2  # the two released jobs wait in :delayed
     assert values[f'laravel_queue_jobs{{{where},state="delayed"}}'] == 2
     assert values[f'laravel_queue_jobs{{{where},state="pending"}}'] == 0
+    assert values["laravel_queue_depth_errors_total"] == 0
     assert "# TYPE laravel_queue_job_duration_seconds histogram" in text
     assert "# TYPE laravel_queue_jobs_processed_total counter" in text
 
@@ -142,7 +171,7 @@ def test_a_timeout_failure_counts_as_failed_and_timed_out(conns: Connections) ->
     job = conns.queue().pop("default")
     assert job is not None
     metrics.on_failing(job, TimeoutExceededError.for_job(job.display_name))
-    values = samples(metrics.render())
+    values = samples(generate_latest(metrics.registry).decode())
     labels = 'connection="redis",queue="default",job="Tests\\\\Slow"'
     assert values[f"laravel_queue_jobs_timed_out_total{{{labels}}}"] == 1
     assert values[f"laravel_queue_jobs_failed_total{{{labels}}}"] == 1
@@ -152,46 +181,132 @@ def test_depth_errors_are_counted_not_raised() -> None:
     def broken() -> list[Any]:
         raise ConnectionError("redis is down")
 
-    metrics = WorkerMetrics(depth_source=broken, depth_ttl=0)
-    assert samples(metrics.render())["laravel_queue_depth_errors_total"] == 1
+    registry = CollectorRegistry()
+    depth = QueueDepthCollector(broken, ttl=0)
+    registry.register(depth)
+    try:
+        assert samples(generate_latest(registry).decode())["laravel_queue_depth_errors_total"] == 1
+    finally:
+        depth.close()
 
 
-def test_queue_work_metrics_port(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
-    port = free_port()
-    log = tmp_path / "jobs.log"
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("laravel-queue")),
-            "queue:work",
-            "redis",
-            "--sleep",
-            "0.1",
-            "--jobs",
-            "tests.support.worker_jobs",
-            "--metrics-port",
-            str(port),
-        ],
+def start_worker(env: dict[str, str], *options: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("laravel-queue")), "queue:work", "redis", *options],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+
+def stop(process: subprocess.Popen[bytes]) -> str:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.communicate(timeout=20)[0].decode()
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()[0].decode()
+
+
+def scraped(port: int) -> Samples:
+    try:
+        return samples(scrape(port)[1])
+    except OSError:
+        return Samples()
+
+
+def test_queue_work_metrics_port(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "jobs.log"
+    process = start_worker(env, "--sleep", "0.1", "--jobs", "tests.support.worker_jobs", "--metrics-port", str(port))
     try:
         push(conns, "Tests\\Record", {"log": str(log), "n": 1})
         key = 'laravel_queue_jobs_processed_total{connection="redis",queue="default",job="Tests\\\\Record"}'
-
-        def processed() -> float:
-            try:
-                return samples(scrape(port)[1]).get(key, 0)
-            except OSError:
-                return 0
-
-        assert wait_for(processed, timeout=20, what="the worker's metrics to count the job") == 1
+        assert (
+            wait_for(lambda: scraped(port).get(key, 0), timeout=20, what="the worker's metrics to count the job") == 1
+        )
         assert log.read_text().startswith("1 ")
     finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=20)[0].decode()
+        output = stop(process)
     assert process.returncode == 0, output
+
+
+def test_concurrency_children_add_up_on_one_port(env: dict[str, str], conns: Connections, tmp_path: Path) -> None:
+    """Three forked children write prometheus_client's multiprocess files; the one endpoint sums them."""
+    port = free_port()
+    log = tmp_path / "jobs.log"
+    before = set(Path(tempfile.gettempdir()).glob("laravel-queue-metrics-*"))
+    jobs = 30
+    process = start_worker(
+        env, "--sleep", "0.1", "--jobs", "tests.support.worker_jobs", "--concurrency", "3", "--metrics-port", str(port)
+    )
+    key = 'laravel_queue_jobs_processed_total{connection="redis",queue="default",job="Tests\\\\Busy"}'
+    try:
+        wait_for(lambda: health(port)[1].startswith("ok (3 worker loops)"), timeout=30, what="three children ready")
+        for n in range(jobs):  # 1.5 s of work: the children polling every 0.1 s share it
+            push(conns, "Tests\\Busy", {"log": str(log), "n": n, "seconds": 0.05})
+        values = wait_for(
+            lambda: (v := scraped(port)).get(key) == jobs and v, timeout=60, what="all jobs counted on one scrape"
+        )
+        heartbeats = {name for name in values if name.startswith("laravel_queue_worker_loop_deadline_seconds{")}
+        pids = {line.split(" pid=")[1].split()[0] for line in log.read_text().splitlines()}
+        assert len(heartbeats) == 3, heartbeats  # one live gauge per child
+        assert len(pids) > 1, "the jobs were spread over several children"
+        assert len(log.read_text().splitlines()) == jobs
+        assert values[key.replace("jobs_processed_total", "job_duration_seconds_count")] == jobs
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert response.status == 200 and response.read().decode().startswith("ok (3 worker loops)")
+    finally:
+        output = stop(process)
+    assert process.returncode == 0, output
+    assert set(Path(tempfile.gettempdir()).glob("laravel-queue-metrics-*")) == before, "multiprocess dir removed"
+
+
+def health(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def test_healthz_turns_unhealthy_when_the_loop_is_stuck(
+    env: dict[str, str], conns: Connections, tmp_path: Path
+) -> None:
+    """--timeout 1 --sleep 0.1: the loop must turn within 1 + 0.1 + 5 s; a job without a timeout blocks it."""
+    port = free_port()
+    log = tmp_path / "jobs.log"
+    process = start_worker(
+        env, "--sleep", "0.1", "--timeout", "1", "--jobs", "tests.support.worker_jobs", "--metrics-port", str(port)
+    )
+    deadline = "laravel_queue_worker_loop_deadline_seconds"
+    try:
+        assert wait_for(lambda: health(port)[0] == 200, timeout=20, what="a healthy worker")
+        first = wait_for(lambda: scraped(port).get(deadline), timeout=10, what="the heartbeat gauge")
+        assert wait_for(lambda: scraped(port).get(deadline, 0) > first, timeout=10, what="the idle loop's heartbeat")
+        push(conns, "Tests\\Sleep", {"log": str(log), "n": 1, "seconds": 60}, timeout=0)  # no watchdog
+        wait_for(lambda: log.exists() and "start 1" in log.read_text(), timeout=10, what="the blocking job to start")
+        assert health(port)[0] == 200  # within its allowance
+        _, body = wait_for(lambda: (h := health(port))[0] == 503 and h, timeout=15, what="/healthz to fail")
+        assert body.startswith("worker loop stuck (") and "s late" in body
+    finally:
+        process.kill()
+        process.communicate(timeout=20)
+
+
+def test_healthz_and_metrics_paths(env: dict[str, str]) -> None:
+    registry = CollectorRegistry()
+    endpoint = Endpoint(registry, lambda: (False, "stuck"), 0, host="127.0.0.1")
+    try:
+        assert health(endpoint.port) == (503, "stuck\n")
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://127.0.0.1:{endpoint.port}/nope", timeout=5)
+        assert missing.value.code == 404
+    finally:
+        endpoint.close()
 
 
 # -- tracing ---------------------------------------------------------------------------------------
@@ -300,12 +415,13 @@ def test_queue_work_traces_jobs_when_the_app_configured_an_sdk(
 
 
 def test_no_tracing_hooks_without_a_configured_sdk(env: dict[str, str]) -> None:
-    from laravel_queue.ops.hooks import worker_events
+    from laravel_queue.ops.hooks import Operations
     from laravel_queue.ops.tracing import tracing_configured
 
     assert not tracing_configured()  # this test process never sets a global tracer provider
-    events, server = worker_events(load_settings(environ=env), None, ["default"])
-    assert server is None and events.before == [] and events.after == []
+    with Operations(load_settings(environ=env), None, ["default"], WorkerOptions()) as operations:
+        events = operations.worker_events()
+    assert operations.endpoint is None and events.before == [] and events.after == []
 
 
 def test_a_busy_metrics_port_is_a_clear_usage_error(env: dict[str, str]) -> None:
@@ -322,3 +438,32 @@ def test_a_busy_metrics_port_is_a_clear_usage_error(env: dict[str, str]) -> None
         result = CliRunner().invoke(app, ["queue:work", "redis", "--once", f"--metrics-port={port}"], env=env)
     assert result.exit_code == 2
     assert "--metrics-port" in result.output and f"cannot listen for metrics on port {port}" in result.output
+
+
+def test_the_grafana_dashboard_queries_only_exported_metrics(conns: Connections) -> None:
+    """examples/grafana-dashboard.json stays in step with the metric names the worker exports."""
+    from laravel_queue.ops.health import LoopHeartbeat
+    from laravel_queue.ops.monitor import QueueStatus
+
+    metrics = WorkerMetrics()
+    push(conns, "Tests\\Slow")
+    job = conns.queue().pop("default")
+    assert job is not None
+    metrics.on_finished(job, "released_after_exception", 12.0, RuntimeError("x"))
+    metrics.on_finished(job, "processed", 12.0, None)
+    metrics.on_failing(job, TimeoutExceededError.for_job(job.display_name))
+    LoopHeartbeat(WorkerOptions(), metrics.registry)
+    depth = QueueDepthCollector(lambda: [QueueStatus("redis", "default", 1, 1, 0, 0, 1, False)], ttl=0)
+    metrics.registry.register(depth)
+    try:
+        exported = {name.partition("{")[0] for name in samples(generate_latest(metrics.registry).decode())}
+    finally:
+        depth.close()
+    dashboard = json.loads((ROOT / "examples" / "grafana-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"laravel_queue_[a-z_]+", target["expr"])
+    }
+    assert len(queried) >= 10 and queried <= exported, queried - exported

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -10,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
-from laravel_queue.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from laravel_queue.config import Settings
@@ -89,18 +87,26 @@ def work(
     ] = 1,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show job id, connection and queue.")] = False,
     metrics_port: Annotated[
-        int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port (/metrics).")
+        int | None,
+        typer.Option("--metrics-port", help="Serve Prometheus metrics (/metrics) and liveness (/healthz) here."),
     ] = None,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Log records on stderr: text, or json (one object per line).")
+    ] = "text",
     env_file: EnvFileOption = None,
     app: AppOption = None,
 ) -> None:
     """Start processing jobs on the queue as a daemon (artisan queue:work)."""
+    from laravel_queue.ops.hooks import Operations
+    from laravel_queue.ops.joblog import LOG_FORMATS, configure_console_logging
     from laravel_queue.worker import Worker, WorkerOptions
     from laravel_queue.worker.output import WorkerOutput
 
     if unknown not in ("fail", "release"):
         raise typer.BadParameter("must be fail or release", param_hint="'--unknown'")
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if log_format not in LOG_FORMATS:
+        raise typer.BadParameter("must be text or json", param_hint="'--log-format'")
+    configure_console_logging(log_format, verbose=verbose)
     settings = resolve_settings(env_file, app)
     _import_jobs(jobs)
     options = WorkerOptions(
@@ -111,18 +117,15 @@ def work(
     queues = _queue_names(settings, connection, queue)
     output = WorkerOutput(json_mode=json_output, timezone=settings.app.timezone, verbose=verbose)
 
+    processes = concurrency if concurrency > 1 and not once else 1
+    operations = Operations(settings, connection, queues, options, metrics_port=metrics_port, processes=processes)
+
     def run_one_worker() -> int:
         from laravel_queue.bus.lifecycle import lifecycle_for
         from laravel_queue.connections import Connections
-        from laravel_queue.ops.hooks import worker_events
 
         connections = Connections(settings)
-        try:
-            events, metrics_server = worker_events(
-                settings, connection, queues, metrics_port=metrics_port, processes=concurrency
-            )
-        except ConfigurationError as exc:  # the library raises no typer types; the CLI shows a usage error
-            raise typer.BadParameter(str(exc).removeprefix("--metrics-port: "), param_hint="'--metrics-port'") from None
+        events = operations.worker_events()
         try:
             worker = Worker(
                 connections, options=options, output=output, lifecycle=lifecycle_for(connections), events=events
@@ -135,16 +138,16 @@ def work(
                 return InFlightWorker(worker, in_flight).daemon(connection, queues)
             return worker.daemon(connection, queues)
         finally:
-            if metrics_server is not None:
-                metrics_server.close()
+            operations.worker_exited()
             connections.close()
 
     output.banner(queues)
-    if concurrency > 1 and not once:
-        from laravel_queue.worker.supervisor import run_children
+    with operations:
+        if processes > 1:
+            from laravel_queue.worker.supervisor import run_children
 
-        raise typer.Exit(run_children(concurrency, run_one_worker))
-    raise typer.Exit(run_one_worker())
+            raise typer.Exit(run_children(concurrency, run_one_worker))
+        raise typer.Exit(run_one_worker())
 
 
 def register(app: typer.Typer) -> None:

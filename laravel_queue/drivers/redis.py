@@ -374,6 +374,23 @@ class RedisQueue(Queue):
     def busy_poll(self, microseconds: int) -> None:
         self._hot.spin_ns = max(microseconds, 0) * 1000
 
+    def release_read_buffers(self) -> None:
+        """Free the hiredis buffers that keep the last (huge) reply until the connection's next read."""
+        _shrink_reader(self._hot._reader)
+        for connection in list(getattr(self.client.connection_pool, "_available_connections", ())):
+            _shrink_reader(getattr(getattr(connection, "_parser", None), "_reader", None))
+
+
+def _shrink_reader(reader: Any) -> None:
+    """hiredis frees a reader's grown buffer only on its next feed: feed it one tiny reply, read it back.
+
+    Only between replies (no unread bytes), so the reader's state is what it was.
+    """
+    if reader is None or not hasattr(reader, "has_data") or reader.has_data():
+        return
+    reader.feed(b"+OK\r\n")
+    reader.gets()
+
 
 def _payload_id(payload: str | bytes) -> str | None:
     """Laravel's `pushRaw` return value: the payload's `id`, if it has one."""

@@ -61,3 +61,12 @@ class RedisJob(Job):
         """Return the job exactly as it was listed, attempt not consumed (`--unknown=release`)."""
         self._released = True
         self.driver.give_back(self.queue, self.raw_bytes, self.reserved)
+
+    def shed_body(self, *, acknowledged: bool = False) -> None:
+        """Also drop the listed bytes (`reserved` stays until the deferred delete has used it)
+        and the reply buffers that still hold the pop's reply."""
+        super().shed_body(acknowledged=acknowledged)
+        self.raw_bytes = b""
+        if acknowledged:
+            self.reserved = b""
+        self.driver.release_read_buffers()

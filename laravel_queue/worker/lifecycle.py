@@ -89,6 +89,7 @@ class WorkerEvents:
     exception_occurred: list[ExceptionHook] = field(default_factory=list)
     looping: list[Callable[[], bool | None]] = field(default_factory=list)
     finished: list[FinishedHook] = field(default_factory=list)
+    sleeping: list[Callable[[float], None]] = field(default_factory=list)  # seconds; a liveness heartbeat
 
     def fire(self, hooks: list[Any], *args: Any) -> None:
         """Call each hook (an `async def` one is run to completion); one that raises is logged

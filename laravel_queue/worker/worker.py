@@ -282,6 +282,7 @@ class Worker:
         """Wait (woken early by a stop signal); finished jobs are deleted first."""
         if seconds <= 0:
             return
+        self.events.fire(self.events.sleeping, seconds)
         self._flush_ack()
         self.output.flush()
         self._wake.clear()

@@ -31,6 +31,13 @@ def sleep(job: Any, data: dict[str, Any]) -> None:
     _record(data, f"done {data.get('n', '')}")
 
 
+@handles("Tests\\Busy")
+def busy(job: Any, data: dict[str, Any]) -> None:
+    """Keeps its process busy for `seconds`, so concurrent workers share a batch of these."""
+    _record(data, f"{data.get('n', '')} pid={os.getpid()}")
+    time.sleep(float(data["seconds"]))
+
+
 @handles("Tests\\Boom")
 def boom(job: Any, data: dict[str, Any]) -> None:
     _record(data, f"boom attempt={job.attempts()}")

@@ -31,6 +31,10 @@ class DatabaseJob(Job):
         self.record = record
         self._driver = queue_driver
 
+    def shed_body(self, *, acknowledged: bool = False) -> None:
+        super().shed_body(acknowledged=acknowledged)
+        self.record["payload"] = ""  # the row's copy; id and attempts stay for the delete
+
     def attempts(self) -> int:
         return int(self.record["attempts"])
 
