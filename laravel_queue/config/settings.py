@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from laravel_queue.config.dotenv import env_value, read_dotenv
 
@@ -156,6 +156,29 @@ class DatabaseConfig(_Model):
     redis: RedisConfig
 
 
+HORIZON_TRIM_DEFAULTS = {  # minutes, config/horizon.php `trim`
+    "recent": 60, "pending": 60, "completed": 60, "recent_failed": 10080, "failed": 10080,
+    "monitored": 10080,
+}
+
+
+class HorizonConfig(_Model):
+    """`config/horizon.php`, the parts a foreign worker needs (read from env: the file is PHP).
+
+    `enabled` None means "detect" (see laravel_queue.horizon.config); `installed` says
+    whether the app's `config/horizon.php` exists; `trim` holds minutes per list.
+    """
+
+    enabled: bool | None = None
+    prefix: str = "laravel_horizon:"
+    prefix_from_env: bool = False
+    use: str = "default"
+    installed: bool = False
+    trim: dict[str, int] = Field(default_factory=lambda: dict(HORIZON_TRIM_DEFAULTS))
+    silenced: tuple[str, ...] = ()
+    silenced_tags: tuple[str, ...] = ()
+
+
 class Settings(_Model):
     """Laravel's `config()` tree, the parts a queue worker and scheduler read."""
 
@@ -164,6 +187,7 @@ class Settings(_Model):
     queue: QueueConfig
     database: DatabaseConfig
     cache: CacheConfig
+    horizon: HorizonConfig = HorizonConfig()
 
     def queue_connection(self, name: str | None = None) -> QueueConnectionConfig:
         name = name or self.queue.default
@@ -315,6 +339,7 @@ def load_settings(
         queue=_queue(env),
         database=_database(env, base_path, version),
         cache=_cache(env, version),
+        horizon=_horizon(env, base_path),
     )
 
 
@@ -575,6 +600,28 @@ def _cache(env: _Env, version: tuple[int, int]) -> CacheConfig:
         schedule_store=schedule_store,
         stores=stores,
     )
+
+
+def _horizon(env: _Env, base_path: Path) -> HorizonConfig:
+    """Horizon's defaults: prefix `Str::slug(APP_NAME, '_').'_horizon:'`, connection `default`."""
+    prefix = env.str("HORIZON_PREFIX")
+    default_prefix = slug(env.req("APP_NAME", "laravel"), "_") + "_horizon:"
+    trim = {name: env.int(f"HORIZON_TRIM_{name.upper()}", mins) or 0 for name, mins in HORIZON_TRIM_DEFAULTS.items()}
+    enabled = env.raw("HORIZON_ENABLED")
+    return HorizonConfig(
+        enabled=None if enabled in (None, "", "auto") else env.bool("HORIZON_ENABLED", False),
+        prefix=(prefix or "horizon:") if prefix is not None else default_prefix,  # Horizon::use(): `?: 'horizon:'`
+        prefix_from_env=prefix is not None,
+        use=env.req("HORIZON_USE", "default"),
+        installed=(base_path / "config" / "horizon.php").is_file(),
+        trim=trim,
+        silenced=_names(env.str("HORIZON_SILENCED")),
+        silenced_tags=_names(env.str("HORIZON_SILENCED_TAGS")),
+    )
+
+
+def _names(raw: str | None) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (raw or "").split(",") if name.strip())
 
 
 def masked(settings: Settings) -> dict[str, Any]:
