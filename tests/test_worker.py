@@ -437,6 +437,44 @@ def test_user_hooks_fire_around_jobs(conns: Connections) -> None:
     assert calls == ["before Tests\\Ok", "after Tests\\Ok", "before Tests\\Bad", "failing x", "exception x"]
 
 
+def test_reserved_and_finished_listeners_see_each_outcome_once(conns: Connections) -> None:
+    from laravel_queue.worker import WorkerEvents
+
+    seen: list[tuple[str, str, str | None]] = []
+    events = WorkerEvents()
+    events.reserved.append(lambda job: seen.append(("reserved", job.display_name, None)))
+    events.before.append(lambda job: seen.append(("before", job.display_name, None)))
+    events.finished.append(
+        lambda job, outcome, ms, exc: seen.append((outcome, job.display_name, type(exc).__name__ if exc else None))
+    )
+    registry = Registry()
+    registry.register("Tests\\Ok", lambda job, data: None)
+    registry.register("Tests\\Bad", lambda job, data: (_ for _ in ()).throw(RuntimeError("x")))
+    registry.register("Tests\\Later", lambda job, data: job.release(60))
+    push(conns, "Tests\\Ok")
+    push(conns, "Tests\\Bad", maxTries=2)
+    push(conns, "Tests\\Bad")
+    push(conns, "Tests\\Later")
+    push(conns, "Tests\\Php")
+    worker = Worker(
+        conns,
+        registry=registry,
+        events=events,
+        output=WorkerOutput(io.StringIO()),
+        options=WorkerOptions(memory=4096, sleep=0, stop_when_empty=True, unknown="release", max_jobs=5),
+    )
+    worker.daemon(None, ["default"])
+    finished = [entry for entry in seen if entry[0] not in ("reserved", "before")]
+    assert finished == [
+        ("processed", "Tests\\Ok", None),
+        ("released_after_exception", "Tests\\Bad", "RuntimeError"),
+        ("failed", "Tests\\Bad", "RuntimeError"),
+        ("released", "Tests\\Later", None),
+        ("given_back", "Tests\\Php", None),
+    ]
+    assert seen[:3] == [("reserved", "Tests\\Ok", None), ("before", "Tests\\Ok", None), finished[0]]
+
+
 def test_maintenance_mode_idles_without_force(conns: Connections, tmp_path: Any) -> None:
     settings = conns.settings.model_copy(update={"app": conns.settings.app.model_copy(update={"base_path": tmp_path})})
     (tmp_path / "storage" / "framework").mkdir(parents=True)

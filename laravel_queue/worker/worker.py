@@ -31,14 +31,24 @@ from laravel_queue.worker.exceptions import (
 from laravel_queue.worker.lifecycle import JobLifecycle, WorkerEvents
 from laravel_queue.worker.options import WorkerOptions
 from laravel_queue.worker.output import WorkerOutput
+from laravel_queue.worker.policy import (
+    EXIT_ERROR,
+    EXIT_MEMORY_LIMIT,
+    EXIT_SUCCESS,
+    backoff_for,
+    has_exceeded_attempts,
+    max_exceptions_key,
+    reached_max_exceptions,
+    stop_status,
+    timeout_for,
+    will_exceed_attempts,
+)
 from laravel_queue.worker.watchdog import Watchdog
 
 log = logging.getLogger("laravel_queue.worker")
 
 RESTART_KEY = "illuminate:queue:restart"
-EXIT_SUCCESS = 0
-EXIT_ERROR = 1
-EXIT_MEMORY_LIMIT = 12
+__all__ = ["EXIT_ERROR", "EXIT_MEMORY_LIMIT", "EXIT_SUCCESS", "RESTART_KEY", "Worker", "backoff_for", "paused_key"]
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -81,18 +91,6 @@ class _ResidentMemory:
 
 
 memory_usage_mb = _ResidentMemory()
-
-
-def backoff_for(job: Job, options: WorkerOptions) -> int:
-    """Laravel's calculateBackoff: the job's list (or `--backoff`), indexed by attempt, last repeats."""
-    source = job.backoff if job.backoff is not None else options.backoff
-    values = [part.strip() for part in str(source).split(",")]
-    index = job.attempts() - 1
-    chosen = values[index] if 0 <= index < len(values) else values[-1]
-    try:
-        return int(float(chosen or 0))
-    except ValueError:
-        return 0
 
 
 class Worker:
@@ -203,19 +201,19 @@ class Worker:
 
     def _stop_status(self, restart: Any, found_nothing: bool, started: float, jobs_processed: int) -> int | None:
         """Laravel's stopIfNecessary, first match wins."""
-        if self.should_quit:
-            return EXIT_SUCCESS
-        if memory_usage_mb() >= self.options.memory:
-            return EXIT_MEMORY_LIMIT
-        if not _loosely_equal(restart, self._last_restart):
-            return EXIT_SUCCESS
-        if self.options.stop_when_empty and found_nothing:
-            return EXIT_SUCCESS
-        if self.options.max_time and time.monotonic() - started >= self.options.max_time:
-            return EXIT_SUCCESS
-        if self.options.max_jobs and jobs_processed >= self.options.max_jobs:
-            return EXIT_SUCCESS
-        return None
+        options = self.options
+        return stop_status(
+            should_quit=self.should_quit,
+            memory_mb=memory_usage_mb(),
+            memory_limit=options.memory,
+            restart_changed=not _loosely_equal(restart, self._last_restart),
+            stop_when_empty=options.stop_when_empty,
+            found_nothing=found_nothing,
+            elapsed=time.monotonic() - started,
+            max_time=options.max_time,
+            jobs_processed=jobs_processed,
+            max_jobs=options.max_jobs,
+        )
 
     def _daemon_should_run(self) -> bool:
         if self.paused:
@@ -373,7 +371,7 @@ class Worker:
 
     # -- processing ----------------------------------------------------------------------------
     def _run_job(self, queue: Queue, job: Job, *, armed: bool) -> None:
-        timeout = _safe_timeout(job, self.options.timeout)
+        timeout = timeout_for(job, self.options)
         if armed and timeout > 0 and self._watchdog is not None:
             self._watchdog.arm(job, timeout)
         self._defer_delete = True
@@ -390,34 +388,39 @@ class Worker:
     def process(self, job: Job) -> None:
         """Laravel's Worker::process: guard, run, and route exceptions."""
         job.on_fail = self._fail_job
+        self.events.fire(self.events.reserved, job)
         self.output.starting(job)
         started = time.perf_counter()
         try:
             _ = job.payload
         except InvalidPayloadError as exc:
             self._fail_job(job, exc)
-            self.output.finished(job, "failed", (time.perf_counter() - started) * 1000, exc)
+            self._finished(job, "failed", started, exc)
             log.warning("job %s has an unreadable payload: %s", job.job_id, exc)
             return
         self.events.fire(self.events.before, job)
+        ran = False
         try:
             self._fail_if_already_exceeded(job)
             if not job.is_deleted():
+                ran = True
                 self._call(job)
             self.events.fire(self.events.after, job)
-            status = "failed" if job.has_failed() else "success"
-            self.output.finished(job, status, (time.perf_counter() - started) * 1000)
+            self._finished(job, _outcome(job, ran=ran, gave_back=self._gave_back), started)
         except Exception as exc:
             self._handle_exception(job, exc)
-            status = "failed" if job.has_failed() else "released_after_exception"
-            self.output.finished(job, status, (time.perf_counter() - started) * 1000, exc)
+            self._finished(job, "failed" if job.has_failed() else "released_after_exception", started, exc)
+
+    def _finished(self, job: Job, outcome: str, started: float, exc: BaseException | None = None) -> None:
+        """The job's fate is decided: the console line and the `finished` listeners."""
+        milliseconds = (time.perf_counter() - started) * 1000
+        status = outcome if outcome in ("failed", "released_after_exception") else "success"
+        self.output.finished(job, status, milliseconds, exc)
+        if self.events.finished:
+            self.events.fire(self.events.finished, job, outcome, milliseconds, exc)
 
     def _fail_if_already_exceeded(self, job: Job) -> None:
-        max_tries = job.max_tries if job.max_tries is not None else self.options.max_tries
-        retry_until = job.retry_until
-        if retry_until is not None and time.time() <= retry_until:
-            return
-        if retry_until is None and (max_tries == 0 or job.attempts() <= max_tries):
+        if not has_exceeded_attempts(job, self.options, time.time()):
             return
         try:
             raise MaxAttemptsExceededError.for_job(job.display_name)
@@ -482,11 +485,7 @@ class Worker:
             log.warning("job %s raised %s: %s", _safe_display(job), type(exc).__name__, exc)
 
     def _fail_if_will_exceed_attempts(self, job: Job, exc: BaseException) -> None:
-        max_tries = job.max_tries if job.max_tries is not None else self.options.max_tries
-        retry_until = job.retry_until
-        expired = retry_until is not None and retry_until <= time.time()
-        out_of_tries = retry_until is None and max_tries > 0 and job.attempts() >= max_tries
-        if expired or out_of_tries:
+        if will_exceed_attempts(job, self.options, time.time()):
             self._fail_job(job, exc)
 
     def _fail_if_will_exceed_exceptions(self, job: Job, exc: BaseException) -> None:
@@ -496,14 +495,14 @@ class Worker:
             return
         try:
             cache = self.cache()
-            key = f"job-exceptions:{uuid}"
+            key = max_exceptions_key(uuid)
             if not cache.get(key):
                 cache.put(key, 0, 86400)
             count = cache.increment(key)
         except Exception as cache_exc:
             log.warning("maxExceptions not counted (cache unavailable): %s", cache_exc)
             return
-        if count is not None and max_exceptions <= count:
+        if reached_max_exceptions(max_exceptions, count):
             cache.forget(key)
             self._fail_job(job, exc)
 
@@ -607,11 +606,15 @@ def _stored_restart(control: Any, value: Any) -> Any:
         return b""
 
 
-def _safe_timeout(job: Job, default: int) -> int:
-    try:
-        return job.timeout if job.timeout is not None else default
-    except InvalidPayloadError:
-        return default
+def _outcome(job: Job, *, ran: bool, gave_back: bool) -> str:
+    """The `finished` outcome of a run whose handler did not raise."""
+    if job.has_failed():
+        return "failed"
+    if gave_back:
+        return "given_back"
+    if job.is_released():
+        return "released"
+    return "processed" if ran else "deleted"
 
 
 def _safe_display(job: Job) -> str:
