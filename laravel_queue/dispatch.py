@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from laravel_queue import horizon
 from laravel_queue.job import CALL_QUEUED_HANDLER
 from laravel_queue.models import restore_model_identifiers
 from laravel_queue.payload import CONTEXT_KEY, Payload, new_uuid, php_json_encode, string_job_payload
@@ -557,8 +558,10 @@ def push_raw(
             body = driver.prepare_payload(body)
         if "delay" in body and seconds and body["delay"] is None:
             body["delay"] = seconds
-        encoded = php_json_encode(body)
-    return driver.push_raw(encoded, queue, delay=seconds)
+        encoded = horizon.encoded_payload(body, driver, conns.settings) or php_json_encode(body)
+    job_id = driver.push_raw(encoded, queue, delay=seconds)
+    horizon.record_push(encoded, driver, queue, conns.settings, conns)
+    return job_id
 
 
 class _CallableModule(types.ModuleType):

@@ -9,6 +9,7 @@ import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
 from laravel_queue.config import masked
+from laravel_queue.horizon.config import describe as horizon_describe
 
 
 def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
@@ -28,12 +29,15 @@ def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show the resolved configuration (CLI > environment > .env > Laravel defaults)."""
-    data = masked(resolve_settings(env_file, app))
+    settings = resolve_settings(env_file, app)
+    data = masked(settings)
+    in_force = horizon_describe(settings)
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(json.dumps({**data, "in_force": dict(in_force)}, indent=2))
         return
     rows: list[tuple[str, str]] = []
     _flatten("", data, rows)
+    rows.extend(in_force)
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         typer.echo(f"  {key.ljust(width)}  {value}")

@@ -68,6 +68,10 @@ def work(
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port (/metrics).")
     ] = None,
+    horizon: Annotated[
+        bool | None,
+        typer.Option("--horizon/--no-horizon", help="Write Laravel Horizon's job records (default: detect)."),
+    ] = None,
     env_file: EnvFileOption = None,
     app: AppOption = None,
 ) -> None:
@@ -91,12 +95,14 @@ def work(
     def run_one_worker() -> int:
         from laravel_queue.bus.lifecycle import lifecycle_for
         from laravel_queue.connections import Connections
+        from laravel_queue.horizon import attach_listener
         from laravel_queue.ops.hooks import worker_events
 
         connections = Connections(settings)
         events, metrics_server = worker_events(
             settings, connection, queues, metrics_port=metrics_port, processes=concurrency
         )
+        attach_listener(events, connections, settings, horizon)
         try:
             worker = Worker(
                 connections, options=options, output=output, lifecycle=lifecycle_for(connections), events=events
