@@ -11,11 +11,11 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import FIXTURES, wait_for
+from support import horizon as shared
 from support import horizon_jobs
 from support.horizon import PhpHorizon, redis_view, transcript_views
 
@@ -36,24 +36,7 @@ USER_1 = PhpObject(MODEL_IDENTIFIER_CLASS, {"class": "App\\Models\\User", "id": 
                                             "connection": "sqlite", "collectionClass": None})
 assert horizon_jobs.controlled is not None  # registers the handlers on the default registry
 
-
-@pytest.fixture
-def hprefix(redis_prefix: str) -> str:
-    """Horizon's prefix, under the test's Redis prefix so the keys are cleaned up with it."""
-    return f"{redis_prefix}horizon:"
-
-
-@pytest.fixture
-def env(redis_env: dict[str, str], sqlite_env: dict[str, str], hprefix: str, redis_client: Any) -> dict[str, str]:
-    return {**sqlite_env, **redis_env, "APP_ENV": "local", "HORIZON_PREFIX": hprefix}
-
-
-@pytest.fixture
-def conns(env: dict[str, str]) -> Iterator[Connections]:
-    connections = Connections(load_settings(environ=env))
-    migrate(connections.db())
-    yield connections
-    connections.close()
+hprefix, env, conns = shared.hprefix, shared.env, shared.conns  # the shared fixtures
 
 
 @pytest.fixture

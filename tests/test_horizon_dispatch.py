@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ROOT
+from support import horizon as shared
 from support.horizon import PhpHorizon, redis_view
 from typer.testing import CliRunner
 
@@ -26,24 +26,7 @@ from laravel_queue.schema import migrate
 
 PUSHED_FIELDS = {"id", "connection", "queue", "name", "status", "payload", "created_at", "updated_at"}
 
-
-@pytest.fixture
-def hprefix(redis_prefix: str) -> str:
-    return f"{redis_prefix}horizon:"
-
-
-@pytest.fixture
-def env(redis_env: dict[str, str], sqlite_env: dict[str, str], hprefix: str, redis_client: Any) -> dict[str, str]:
-    return {**sqlite_env, **redis_env, "APP_ENV": "local", "HORIZON_PREFIX": hprefix,
-            "HORIZON_SILENCED": "App\\Jobs\\QuietJob"}
-
-
-@pytest.fixture
-def conns(env: dict[str, str]) -> Iterator[Connections]:
-    connections = Connections(load_settings(environ=env))
-    migrate(connections.db())
-    yield connections
-    connections.close()
+hprefix, env, conns = shared.hprefix, shared.env, shared.conns  # the shared fixtures
 
 
 def user(ids: Any) -> ModelIdentifier:

@@ -15,14 +15,41 @@ import json
 import re
 import time
 import uuid as uuid_module
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
 from laravel_queue.payload import php_json_encode_escaped
 from laravel_queue.php import PhpObject, dumps
+from laravel_queue.schema import migrate
 from laravel_queue.support import php_float_to_string as php_float
+
+
+@pytest.fixture
+def hprefix(redis_prefix: str) -> str:
+    """Horizon's prefix, under the test's Redis prefix so the keys are cleaned up with it."""
+    return f"{redis_prefix}horizon:"
+
+
+@pytest.fixture
+def env(redis_env: dict[str, str], sqlite_env: dict[str, str], hprefix: str, redis_client: Any) -> dict[str, str]:
+    """An app that uses Horizon (HORIZON_PREFIX set), failed_jobs in SQLite."""
+    return {**sqlite_env, **redis_env, "APP_ENV": "local", "HORIZON_PREFIX": hprefix,
+            "HORIZON_SILENCED": "App\\Jobs\\QuietJob"}
+
+
+@pytest.fixture
+def conns(env: dict[str, str]) -> Iterator[Connections]:
+    connections = Connections(load_settings(environ=env))
+    migrate(connections.db())
+    yield connections
+    connections.close()
+
 
 JOB_SETS = ("recent_jobs", "pending_jobs", "completed_jobs", "silenced_jobs", "failed_jobs", "recent_failed_jobs",
             "monitored_jobs")
