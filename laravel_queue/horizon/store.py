@@ -63,14 +63,14 @@ class HorizonStore:
     def reserved(self, job_id: str, payload: str) -> None:
         """JobReserved: status reserved with the reserved copy (MarkJobAsReserved)."""
         now = php_float(self.clock())
-        self.client.hset(
-            self.key(job_id), mapping={"status": "reserved", "payload": payload, "updated_at": now, "reserved_at": now}
+        self.client.execute_command(
+            "HSET", self.key(job_id), "status", "reserved", "payload", payload, "updated_at", now, "reserved_at", now
         )
 
     def released(self, job_id: str, payload: str) -> None:
         """JobReleased (and give-back): back to pending with the copy that was released."""
-        self.client.hset(
-            self.key(job_id), mapping={"status": "pending", "payload": payload, "updated_at": php_float(self.clock())}
+        self.client.execute_command(
+            "HSET", self.key(job_id), "status", "pending", "payload", payload, "updated_at", php_float(self.clock())
         )
 
     def completed(self, job: JobRecord, runtime_ms: float) -> None:
