@@ -137,3 +137,5 @@ def test_prefix_as_horizon_computes_it_and_config_show_reports_it(tmp_path: Path
     assert result.exit_code == 0, result.output
     assert "horizon.bookkeeping" in result.output and "on (config/horizon.php found in the app)" in result.output
     assert "horizon-redis (key prefix acme_app_horizon:)" in result.output
+    as_json = CliRunner().invoke(app, ["config:show", "--app", str(tmp_path), "--json"], env={"APP_NAME": None})
+    assert json.loads(as_json.output)["in_force"]["horizon.bookkeeping"].startswith("on ")
