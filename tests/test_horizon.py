@@ -21,7 +21,8 @@ from support.horizon import PhpHorizon, redis_view, transcript_views
 
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
-from laravel_queue.horizon import attach_listener
+from laravel_queue.horizon import attach_listener, scripts
+from laravel_queue.horizon.store import HorizonStore
 from laravel_queue.models import MODEL_IDENTIFIER_CLASS
 from laravel_queue.php import PhpObject
 from laravel_queue.registry import default_registry
@@ -194,3 +195,23 @@ def test_off_writes_nothing_and_payload_mode_tracks_only_horizon_payloads(
         if keys:
             redis_client.delete(*keys)
         conns.close()
+
+
+def test_the_reserved_write_is_seen_at_once_and_its_reply_read_with_the_next_write(
+    redis_client: Any, hprefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = HorizonStore(redis_client, hprefix, {"completed": 60, "monitored": 10080})
+    try:
+        store.reserved("job-1", "{}")
+        wait_for(lambda: redis_client.hget(hprefix + "job-1", "status") == b"reserved", what="reserved write")
+        redis_client.set(hprefix + "job-2", "a string, not a hash")
+        store.reserved("job-2", "{}")  # its error reply is read (and logged) with the next write
+        store.released("job-1", "{}")
+        assert redis_client.hget(hprefix + "job-1", "status") == b"pending"
+        assert any("WRONGTYPE" in record.getMessage() for record in caplog.records)
+        unique = scripts.PUSHED + f"\n-- {hprefix}"  # a script Redis has never seen: NOSCRIPT, load, retry
+        keys = [hprefix + name for name in ("job-3", "recent_jobs", "pending_jobs", "monitoring")]
+        store._script(unique, keys, ["job-3", "1", "-1", 2**31, "redis", "default", "N", "{}", hprefix])
+        assert redis_client.hget(hprefix + "job-3", "status") == b"pending"
+    finally:
+        store.close()
