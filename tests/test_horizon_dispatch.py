@@ -22,6 +22,7 @@ from laravel_queue.connections import Connections
 from laravel_queue.dispatch import Command, dispatch
 from laravel_queue.horizon import resolve_mode
 from laravel_queue.models import ModelIdentifier
+from laravel_queue.ops.retry import push_back
 from laravel_queue.schema import migrate
 
 PUSHED_FIELDS = {"id", "connection", "queue", "name", "status", "payload", "created_at", "updated_at"}
@@ -98,6 +99,22 @@ def test_a_mixed_run_through_queue_work_gives_horizon_the_true_counts(
     assert len(conns.failed().all()) == len(failed)
     assert int(redis_client.hget(hprefix + "queue:default", "throughput")) == len(completed)
     assert int(redis_client.hget(hprefix + "job:App\\Jobs\\ControlledJob", "throughput")) == len(completed)
+
+
+def test_queue_retry_of_a_failed_job_is_listed_as_pending_again(
+    conns: Connections, redis_client: Any, hprefix: str
+) -> None:
+    """As `artisan queue:retry` through Horizon's RedisQueue::pushRaw: the pushed copy gets a pending record."""
+    job_id = dispatch(Command("App\\Jobs\\ControlledJob", {"mode": "ok", "tag": "r"}), connections=conns)
+    job = conns.queue().pop()
+    assert job is not None
+    job.delete()
+    failed_id = conns.failed().log("redis", "default", job.raw_body, "RuntimeError: boom")
+    redis_client.delete(hprefix + str(job_id))
+    [record] = [r for r in conns.failed().all() if str(r.id) == str(failed_id)]
+    push_back(conns, record)
+    view = redis_view(redis_client, hprefix, str(job_id))
+    assert view.status == "pending" and view.fields == PUSHED_FIELDS and "pending_jobs" in view.sets
 
 
 def test_database_queue_apps_are_unaffected(sqlite_env: dict[str, str], redis_client: Any) -> None:
