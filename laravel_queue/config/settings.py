@@ -621,7 +621,7 @@ def _horizon(env: _Env, base_path: Path) -> HorizonConfig:
 
 
 def _names(raw: str | None) -> tuple[str, ...]:
-    return tuple(name.strip() for name in (raw or "").split(",") if name.strip())
+    return tuple(name.strip().lstrip("\\") for name in (raw or "").split(",") if name.strip())
 
 
 def masked(settings: Settings) -> dict[str, Any]:

@@ -11,7 +11,8 @@ Two calls around a push (spec horizon.md §2.1, §5.1):
 * `record_push(encoded, driver, queue, settings, connections)` after the push: the pending record,
   `recent_jobs`/`pending_jobs` and monitored tag lists, in one round trip.
 
-Both do nothing unless bookkeeping is "on" (config.py) and the connection is Redis.
+The package's entry points (laravel_queue.horizon) call these only when bookkeeping is
+"on" (config.py); both do nothing for a connection that is not Redis.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 from laravel_queue.config import Settings
-from laravel_queue.horizon.config import resolve_mode
 from laravel_queue.horizon.listener import job_record
 from laravel_queue.horizon.store import HorizonStore
 from laravel_queue.models import MODEL_IDENTIFIER_CLASS, ModelIdentifier
@@ -52,8 +52,8 @@ def _is_redis(driver: Any) -> bool:
 
 
 def encoded_payload(body: dict[str, Any], driver: Any, settings: Settings) -> str | None:
-    """The payload as Horizon's RedisQueue would store it, or None when bookkeeping is off."""
-    if not (_is_redis(driver) and resolve_mode(settings).producer_enabled):
+    """The payload as Horizon's RedisQueue would store it, or None for a non-Redis connection."""
+    if not _is_redis(driver):
         return None
     return php_json_encode_escaped(horizon_fields(body, settings))
 
@@ -76,8 +76,8 @@ def horizon_fields(body: dict[str, Any], settings: Settings, clock: Callable[[],
 
 
 def record_push(encoded: str, driver: Any, queue: str | None, settings: Settings, connections: Any) -> None:
-    """After the queue push: Horizon's pending record (best-effort: a failure is logged)."""
-    if not (_is_redis(driver) and resolve_mode(settings).producer_enabled):
+    """After the queue push to a Redis connection: Horizon's pending record (best-effort: a failure is logged)."""
+    if not _is_redis(driver):
         return
     try:
         payload = json.loads(encoded)
