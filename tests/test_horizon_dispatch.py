@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -20,10 +21,14 @@ from laravel_queue.cli import app
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
 from laravel_queue.dispatch import Command, dispatch
-from laravel_queue.horizon import resolve_mode
+from laravel_queue.horizon import attach_listener, resolve_mode
 from laravel_queue.models import ModelIdentifier
 from laravel_queue.ops.retry import push_back
+from laravel_queue.registry import default_registry
 from laravel_queue.schema import migrate
+from laravel_queue.worker import Worker, WorkerOptions
+from laravel_queue.worker.lifecycle import WorkerEvents
+from laravel_queue.worker.output import WorkerOutput
 
 PUSHED_FIELDS = {"id", "connection", "queue", "name", "status", "payload", "created_at", "updated_at"}
 
@@ -117,14 +122,23 @@ def test_queue_retry_of_a_failed_job_is_listed_as_pending_again(
     assert view.status == "pending" and view.fields == PUSHED_FIELDS and "pending_jobs" in view.sets
 
 
-def test_database_queue_apps_are_unaffected(sqlite_env: dict[str, str], redis_client: Any) -> None:
-    conns = Connections(load_settings(environ={**sqlite_env, "QUEUE_CONNECTION": "database",
-                                               "HORIZON_ENABLED": "true"}))
+def test_database_queue_apps_are_unaffected(
+    sqlite_env: dict[str, str], redis_env: dict[str, str], redis_client: Any, hprefix: str
+) -> None:
+    """Horizon is Redis-only: with bookkeeping on, database jobs get no Horizon fields and no Horizon keys."""
+    environ = {**sqlite_env, **redis_env, "QUEUE_CONNECTION": "database", "HORIZON_PREFIX": hprefix}
+    conns = Connections(load_settings(environ=environ))
     try:
         migrate(conns.db())
         dispatch(Command("App\\Jobs\\ControlledJob", {"mode": "ok", "tag": "db"}), connections=conns)
-        job = conns.queue().pop()
-        assert job is not None and "pushedAt" not in job.payload and "type" not in job.payload
+        events = WorkerEvents()
+        assert attach_listener(events, conns, conns.settings)
+        seen: list[Any] = []
+        events.reserved.append(lambda job: seen.append(dict(job.payload)))
+        Worker(conns, registry=default_registry, options=WorkerOptions(memory=4096, sleep=0, stop_when_empty=True),
+               output=WorkerOutput(io.StringIO()), events=events).daemon(None, ["default"])
+        assert len(seen) == 1 and "pushedAt" not in seen[0] and "type" not in seen[0]
+        assert conns.queue().size() == 0 and list(redis_client.scan_iter(match=f"{hprefix}*")) == []
     finally:
         conns.close()
 
