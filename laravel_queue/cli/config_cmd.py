@@ -46,16 +46,19 @@ def config_show(
 ) -> None:
     """Show the resolved configuration (CLI > environment > .env > Laravel defaults)."""
     from laravel_queue.config import masked
+    from laravel_queue.horizon.config import describe as horizon_describe
 
     settings = resolve_settings(env_file, app)
     data: Any = masked(settings)
+    in_force = [] if section else list(horizon_describe(settings))
     if section:
         data = _section(data, section)
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(json.dumps({**data, "in_force": dict(in_force)} if in_force else data, indent=2))
         return
     rows: list[tuple[str, str]] = []
     _flatten(section or "", data, rows)
+    rows.extend(in_force)
     width = max((len(key) for key, _ in rows), default=0)
     major, minor = settings.laravel_version
     typer.echo(f"  Laravel {major}.{'x' if minor == 99 else minor} rules, from {settings.laravel_version_source}")

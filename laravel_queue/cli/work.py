@@ -90,6 +90,10 @@ def work(
         int | None,
         typer.Option("--metrics-port", help="Serve Prometheus metrics (/metrics) and liveness (/healthz) here."),
     ] = None,
+    horizon: Annotated[
+        bool | None,
+        typer.Option("--horizon/--no-horizon", help="Write Laravel Horizon's job records (default: detect)."),
+    ] = None,
     log_format: Annotated[
         str, typer.Option("--log-format", help="Log records on stderr: text, or json (one object per line).")
     ] = "text",
@@ -123,9 +127,11 @@ def work(
     def run_one_worker() -> int:
         from laravel_queue.bus.lifecycle import lifecycle_for
         from laravel_queue.connections import Connections
+        from laravel_queue.horizon import attach_listener
 
         connections = Connections(settings)
         events = operations.worker_events()
+        attach_listener(events, connections, settings, horizon)
         try:
             worker = Worker(
                 connections, options=options, output=output, lifecycle=lifecycle_for(connections), events=events

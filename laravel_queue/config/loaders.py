@@ -24,6 +24,7 @@ from laravel_queue.config.env import Env, merged_environment
 from laravel_queue.config.errors import ConfigError
 from laravel_queue.config.laravel_version import choose_version
 from laravel_queue.config.models import (
+    HORIZON_TRIM_DEFAULTS,
     AppConfig,
     BatchingConfig,
     CacheConfig,
@@ -31,6 +32,7 @@ from laravel_queue.config.models import (
     DatabaseConfig,
     DatabaseConnectionConfig,
     FailedConfig,
+    HorizonConfig,
     QueueConfig,
     QueueConnectionConfig,
     RedisConfig,
@@ -82,6 +84,7 @@ def load_settings(
         queue=_queue(env),
         database=_database(env, base_path, version),
         cache=_cache(env, version),
+        horizon=_horizon(env, base_path),
     )
 
 
@@ -296,3 +299,25 @@ def _cache(env: Env, version: tuple[int, int]) -> CacheConfig:
         schedule_store=schedule_store,
         stores=stores,
     )
+
+
+def _horizon(env: Env, base_path: Path) -> HorizonConfig:
+    """Horizon's defaults: prefix `Str::slug(APP_NAME, '_').'_horizon:'`, connection `default`."""
+    prefix = env.str("HORIZON_PREFIX")
+    default_prefix = slug(env.req("APP_NAME", "laravel"), "_") + "_horizon:"
+    trim = {name: env.int(f"HORIZON_TRIM_{name.upper()}", mins) or 0 for name, mins in HORIZON_TRIM_DEFAULTS.items()}
+    enabled = env.raw("HORIZON_ENABLED")
+    return HorizonConfig(
+        enabled=None if enabled in (None, "", "auto") else env.bool("HORIZON_ENABLED", False),
+        prefix=(prefix or "horizon:") if prefix is not None else default_prefix,  # Horizon::use(): `?: 'horizon:'`
+        prefix_from_env=prefix is not None,
+        use=env.req("HORIZON_USE", "default"),
+        installed=(base_path / "config" / "horizon.php").is_file(),
+        trim=trim,
+        silenced=_names(env.str("HORIZON_SILENCED")),
+        silenced_tags=_names(env.str("HORIZON_SILENCED_TAGS")),
+    )
+
+
+def _names(raw: str | None) -> tuple[str, ...]:
+    return tuple(name.strip().lstrip("\\") for name in (raw or "").split(",") if name.strip())

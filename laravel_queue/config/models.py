@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from laravel_queue import compat
 from laravel_queue.config.errors import ConfigError
@@ -141,6 +141,29 @@ class DatabaseConfig(_Model):
     redis: RedisConfig
 
 
+HORIZON_TRIM_DEFAULTS = {  # minutes, config/horizon.php `trim`
+    "recent": 60, "pending": 60, "completed": 60, "recent_failed": 10080, "failed": 10080,
+    "monitored": 10080,
+}
+
+
+class HorizonConfig(_Model):
+    """`config/horizon.php`, the parts a foreign worker needs (read from env: the file is PHP).
+
+    `enabled` None means "detect" (see laravel_queue.horizon.config); `installed` says
+    whether the app's `config/horizon.php` exists; `trim` holds minutes per list.
+    """
+
+    enabled: bool | None = None
+    prefix: str = "laravel_horizon:"
+    prefix_from_env: bool = False
+    use: str = "default"
+    installed: bool = False
+    trim: dict[str, int] = Field(default_factory=lambda: dict(HORIZON_TRIM_DEFAULTS))
+    silenced: tuple[str, ...] = ()
+    silenced_tags: tuple[str, ...] = ()
+
+
 class Settings(_Model):
     """Laravel's `config()` tree, the parts a queue worker and scheduler read."""
 
@@ -150,6 +173,7 @@ class Settings(_Model):
     queue: QueueConfig
     database: DatabaseConfig
     cache: CacheConfig
+    horizon: HorizonConfig = HorizonConfig()
 
     def queue_connection(self, name: str | None = None) -> QueueConnectionConfig:
         name = name or self.queue.default

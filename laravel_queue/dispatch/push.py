@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from laravel_queue import compat
+from laravel_queue import compat, horizon
 from laravel_queue.dispatch.command import Delay, delay_seconds, needs_encrypter, prepare
 from laravel_queue.dispatch.envelope import envelope, with_context
 from laravel_queue.dispatch.unique import unique_lock_for
@@ -99,8 +99,10 @@ class Dispatcher:
                     body = driver.prepare_payload(body)
                 if "delay" in body and seconds and body["delay"] is None:
                     body["delay"] = seconds
-                encoded = php_json_encode(body)
-            return driver.push_raw(encoded, queue, delay=seconds)
+                encoded = horizon.encoded_payload(body, driver, self.connections.settings) or php_json_encode(body)
+            job_id = driver.push_raw(encoded, queue, delay=seconds)
+            horizon.record_push(encoded, driver, queue, self.connections.settings, self.connections)
+            return job_id
 
 
 class _ProcessDefault:

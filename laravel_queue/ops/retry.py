@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from laravel_queue import horizon
 from laravel_queue.connections import Connections
 from laravel_queue.errors import PayloadError
 from laravel_queue.failed.base import FailedJob, FailedJobProvider
@@ -166,7 +167,10 @@ def select_ids(
 def push_back(connections: Connections, record: FailedJob) -> str | int | None:
     """Push a failed record's payload to its recorded connection and queue (SQS: the queue URL)."""
     payload = retry_payload(record.payload)
-    return connections.queue(record.connection).push_raw(payload, record.queue)
+    driver = connections.queue(record.connection)
+    job_id = driver.push_raw(payload, record.queue)
+    horizon.record_push(payload, driver, record.queue, connections.settings, connections)
+    return job_id
 
 
 @dataclass
