@@ -48,6 +48,10 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+SERVICE_PIDS: set[int] = set()
+"""Servers that session fixtures started (moto, redis-server): never killed by the process guard."""
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> Any:
     """Poll `condition` until it returns a truthy value; fail with `what` on timeout."""
     deadline = time.monotonic() + timeout
@@ -81,6 +85,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         stderr=subprocess.DEVNULL,
     )
     wait_for(lambda: port_open("127.0.0.1", port), what="redis-server to listen")
+    SERVICE_PIDS.add(proc.pid)
     yield "127.0.0.1", port
     proc.terminate()
     proc.wait(10)
@@ -266,6 +271,7 @@ def moto_endpoint() -> Iterator[str]:
     except AssertionError:
         proc.kill()
         unavailable("moto server did not start (pip install 'moto[server]')")
+    SERVICE_PIDS.add(proc.pid)
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
@@ -415,7 +421,7 @@ def _no_process_left_behind() -> Iterator[None]:
         return
     before = _descendants(os.getpid())
     yield
-    leftover = _descendants(os.getpid()) - before
+    leftover = _descendants(os.getpid()) - before - SERVICE_PIDS
     for pid in leftover:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)

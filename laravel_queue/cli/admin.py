@@ -164,6 +164,7 @@ def resume(
 def _on_all_queues(action: Callable[[Any], None], env_file: Any, app: Any, done: str) -> None:
     """`--all`: write or forget the global pause key; refused (exit 1) before Laravel 13."""
     from laravel_queue.errors import ConfigurationError
+    from laravel_queue.ops.console import Console
 
     try:
         with connected(env_file, app) as connections:
@@ -175,6 +176,8 @@ def _on_all_queues(action: Callable[[Any], None], env_file: Any, app: Any, done:
 
 
 def _required_queue(queue: str | None) -> str:
+    from laravel_queue.ops.console import Console
+
     if not queue:
         Console().error("A queue name is required unless the --all option is used.")
         raise typer.Exit(1)

@@ -44,14 +44,14 @@ def _classes(exc: BaseException) -> set[str]:
 
 def _database_error(exc: BaseException, names: set[str]) -> UserError | None:
     """A database that cannot be reached or lacks its tables; any other SQL error is a bug."""
-    if "laravel_queue.db.DatabaseError" not in names:
+    if "laravel_queue.db.errors.DatabaseError" not in names:
         return None
     text = f"{exc} {exc.__cause__ or ''}".lower()
     if "no such table" in text or (("table" in text or "relation" in text) and "exist" in text):
         error: UserError = ServiceConnectionError(f"Database: {exc}")
         error.hint = MIGRATE_HINT
         return error
-    if "laravel_queue.db.LostConnectionError" in names or any(marker in text for marker in _UNREACHABLE):
+    if "laravel_queue.db.errors.LostConnectionError" in names or any(marker in text for marker in _UNREACHABLE):
         return ServiceConnectionError(f"Database: {exc}")
     if any(marker in text for marker in _MISCONFIGURED):  # DB_* values the driver refuses
         return ConfigurationError(f"Database: {exc}")
@@ -63,9 +63,9 @@ def user_error_from(exc: BaseException) -> UserError | None:
     if isinstance(exc, UserError):
         return exc
     names = _classes(exc)
-    if names & {"laravel_queue.config.settings.ConfigError", "laravel_queue.config.dotenv.DotenvError"}:
+    if names & {"laravel_queue.config.errors.ConfigError", "laravel_queue.config.dotenv.DotenvError"}:
         return ConfigurationError(str(exc))
-    if names & {"laravel_queue.dispatch.DispatchError", "laravel_queue.schedule.event.ScheduleError"}:
+    if names & {"laravel_queue.dispatch.command.DispatchError", "laravel_queue.schedule.event.ScheduleError"}:
         return ConfigurationError(str(exc))
     if "laravel_queue.schedule.loader.ScheduleLoadError" in names:
         return JobImportError(str(exc))

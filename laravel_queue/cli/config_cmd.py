@@ -61,6 +61,7 @@ def config_show(
     rows.extend(in_force)
     width = max((len(key) for key, _ in rows), default=0)
     major, minor = settings.laravel_version
-    typer.echo(f"  Laravel {major}.{'x' if minor == 99 else minor} rules, from {settings.laravel_version_source}")
+    if not section:
+        typer.echo(f"  Laravel {major}.{'x' if minor == 99 else minor} rules, from {settings.laravel_version_source}")
     for key, value in rows:
         typer.echo(f"  {key.ljust(width)}  {value}")

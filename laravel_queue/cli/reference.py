@@ -23,6 +23,7 @@ _SECTION_TITLES = {
     "queue": "Queues (`config/queue.php`)",
     "database": "Databases and Redis (`config/database.php`)",
     "cache": "Cache (`config/cache.php`)",
+    "horizon": "Horizon (`config/horizon.php`)",
 }
 
 
@@ -98,9 +99,10 @@ def _settings_tree(environ: dict[str, str]) -> dict[str, Any] | None:
 
 def variable_effects() -> dict[str, list[str]]:
     """{variable: setting paths it changes}, found by setting each variable in turn."""
-    from laravel_queue.config import settings as settings_module
+    from laravel_queue import config as config_package
 
-    source = Path(settings_module.__file__).read_text(encoding="utf-8")
+    folder = Path(config_package.__file__).parent  # the loaders read the variables (loaders, db_url, ...)
+    source = "\n".join(path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py")))
     variables = sorted(set(_VARIABLE.findall(source)))
     defaults = _settings_tree({})
     assert defaults is not None

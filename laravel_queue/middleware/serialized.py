@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from laravel_queue.errors import PayloadError
 from laravel_queue.middleware.overlapping import WITHOUT_OVERLAPPING, WithoutOverlapping
 from laravel_queue.middleware.rate_limited import (
     RATE_LIMITED,
@@ -27,7 +28,7 @@ from laravel_queue.middleware.throttles import (
 from laravel_queue.php import PhpObject
 
 
-class Unsupported(ValueError):
+class Unsupported(PayloadError, ValueError):
     """A serialized middleware whose settings Python cannot honour (e.g. a PHP closure)."""
 
 

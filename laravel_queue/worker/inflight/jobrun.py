@@ -19,6 +19,7 @@ import time
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
+from laravel_queue.errors import InternalError
 from laravel_queue.job import InvalidPayloadError, Job
 from laravel_queue.registry import PreparedJob, UnknownJobError
 from laravel_queue.worker.exceptions import TimeoutExceededError
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("laravel_queue.worker")
 
 
-class JobTimedOut(Exception):
+class JobTimedOut(InternalError):
     """The handler ran past its timeout; the outcome is recorded, the job is not touched again."""
 
 

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 from laravel_queue.drivers import redis_scripts
 from laravel_queue.drivers.base import Queue
-from laravel_queue.drivers.redis import RedisJob, RedisQueue
+from laravel_queue.drivers.redis import RedisQueue
+from laravel_queue.drivers.redis_job import RedisJob
 from laravel_queue.job import Job
 
 T = TypeVar("T")
