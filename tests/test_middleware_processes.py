@@ -61,7 +61,10 @@ def test_five_per_minute_is_one_counter_across_two_workers(
     push(conns, LIMITED, 12, customer="acme", log=str(log))
     workers = start_two(spawn_worker, env)
     wait_for(lambda: conns.queue().size("default") == 0, timeout=30, what="the queue to drain")
-    assert len(lines(log)) == 5, lines(log)  # dont_release: the other 7 were dropped as done
+    # dont_release: the rest were dropped as done. Laravel's RateLimited checks (tooManyAttempts)
+    # and then counts (hit) without a lock in between, so each extra worker may slip one job
+    # through when both read the counter at 4; PHP's workers share that window. One counter still.
+    assert 5 <= len(lines(log)) <= 6, lines(log)
     assert all(worker.alive() for worker in workers), [w.text() for w in workers]
     assert conns.failed().all() == []
 
