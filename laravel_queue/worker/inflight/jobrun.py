@@ -122,7 +122,9 @@ class JobRunner:
     # -- the handler ----------------------------------------------------------------------------
     async def _handle(self, run: JobRun, prepared: PreparedJob) -> None:
         timeout = timeout_for(run.job, self.processor.options)
-        if prepared.is_async:
+        if prepared.middleware:
+            await self._handle_on_io(run, prepared, timeout)
+        elif prepared.is_async:
             await self._handle_async(run, prepared, timeout)
         else:
             await self._handle_in_thread(run, prepared, timeout)
@@ -149,6 +151,15 @@ class JobRunner:
             self.watch.finished(task)
         if timed_out:
             await self._timed_out(run.job)
+
+    async def _handle_on_io(self, run: JobRun, prepared: PreparedJob, timeout: int) -> None:
+        """Middleware read and write the worker's shared connections (cache, batches, locks), which
+        are not thread-safe: the whole pipeline runs where the source does its I/O, one at a time."""
+        future = asyncio.ensure_future(self.source.run(prepared.handle))
+        done, _ = await asyncio.wait({future}, timeout=timeout if timeout > 0 else None)
+        if not done:
+            await self.watch.kill_for(run, "a job with middleware ran past its timeout")
+        future.result()
 
     async def _handle_in_thread(self, run: JobRun, prepared: PreparedJob, timeout: int) -> None:
         future = asyncio.get_running_loop().run_in_executor(self.pool, prepared.handle)
