@@ -1,6 +1,6 @@
 """mkdocs hook: the configuration and CLI references are generated from the code at build time.
 
-`laravel_queue.cli.reference` asks the settings loader and the typer app themselves, so
+`laravel_queue.cli.reference` asks the settings loader and the click app themselves, so
 the pages cannot drift from what the command does.
 """
 

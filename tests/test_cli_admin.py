@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from conftest import FIXTURES
-from typer.testing import CliRunner
 
 from laravel_queue.cli import app
 from laravel_queue.config import load_settings

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from conftest import FIXTURES, laravel_fixture
-from typer.testing import CliRunner
 
 from laravel_queue.cli import app
 from laravel_queue.config import load_settings

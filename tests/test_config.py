@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from laravel_queue.cli import app
 from laravel_queue.config import ConfigError, load_settings

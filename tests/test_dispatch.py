@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import pytest
+from click.testing import CliRunner
 from conftest import ROOT, laravel_fixture
 from pydantic import BaseModel, Field
-from typer.testing import CliRunner
 
 from laravel_queue.bus.encryption import Encrypter, parse_app_key
 from laravel_queue.config import load_settings

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import re
 
-import typer.main
-
 from laravel_queue.cli import app
 from laravel_queue.cli.reference import cli_reference, configuration_reference, variable_effects
 
 
 def test_cli_reference_lists_every_visible_command_and_option() -> None:
     page = cli_reference()
-    group = typer.main.get_command(app)
+    group = app
     context = group.make_context("laravel-queue", [], resilient_parsing=True)
     for name in group.list_commands(context):
         command = group.get_command(context, name)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from conftest import ROOT
 from support import horizon as shared
 from support.horizon import PhpHorizon, redis_view
-from typer.testing import CliRunner
 
 from laravel_queue.cli import app
 from laravel_queue.config import load_settings

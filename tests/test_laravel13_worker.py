@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from support.laravel13 import database_capture_time, fixture, load_database_state
-from typer.testing import CliRunner
 
 from laravel_queue.bus import dont_retry
 from laravel_queue.bus.lifecycle import BusLifecycle

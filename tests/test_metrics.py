@@ -427,7 +427,7 @@ def test_no_tracing_hooks_without_a_configured_sdk(env: dict[str, str]) -> None:
 def test_a_busy_metrics_port_is_a_clear_usage_error(env: dict[str, str]) -> None:
     import socket
 
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from laravel_queue.cli import app
 

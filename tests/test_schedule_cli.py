@@ -11,8 +11,8 @@ import textwrap
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from click.testing import CliRunner
 from conftest import ROOT, wait_for
-from typer.testing import CliRunner
 
 from laravel_queue.cli import app
 from laravel_queue.schedule.worker import ScheduleWorker

@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
-from laravel_queue.cli.common import AppOption, EnvFileOption
+from laravel_queue.cli.common import argument, command, option, settings_options
 from laravel_queue.cli.failed import connected
 
 if TYPE_CHECKING:
@@ -26,21 +27,20 @@ def _confirm_in_production(environment: str, force: bool, console: Console) -> b
         return True
     console.warn("Application In Production")
     try:
-        confirmed = typer.confirm("Do you really wish to run this command?", default=False)
-    except typer.Abort:  # no terminal to answer on
+        confirmed = click.confirm("Do you really wish to run this command?", default=False)
+    except click.Abort:  # no terminal to answer on
         confirmed = False
     if not confirmed:
         console.warn("Command cancelled.")
     return confirmed
 
 
-def clear(
-    connection: Annotated[str | None, typer.Argument(help="The name of the queue connection to clear.")] = None,
-    queue: Annotated[str | None, typer.Option("--queue", help="The name of the queue to clear.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Force the operation to run when in production.")] = False,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+@command("queue:clear")
+@argument("connection", required=False, help="The name of the queue connection to clear.")
+@option("--queue", help="The name of the queue to clear.")
+@option("--force", is_flag=True, help="Force the operation to run when in production.")
+@settings_options
+def clear(connection: str | None, queue: str | None, force: bool, env_file: Path | None, app: Path | None) -> None:
     """Delete all of the jobs from the specified queue."""
     from laravel_queue.ops.console import Console, Progress
 
@@ -48,7 +48,7 @@ def clear(
     with connected(env_file, app) as connections:
         settings = connections.settings
         if not _confirm_in_production(settings.app.env, force, console):
-            raise typer.Exit(1)
+            raise click.exceptions.Exit(1)
         config = settings.queue_connection(connection)
         name = queue or config.queue or "default"
         progress = Progress(f"Clearing the [{config.name}:{name}] queue")
@@ -57,15 +57,13 @@ def clear(
     console.info(f"Cleared {count} {'job' if count == 1 else 'jobs'} from the [{name}] queue")
 
 
-def monitor(
-    queues: Annotated[str, typer.Argument(help="The names of the queues to monitor (queue or connection:queue, ...).")],
-    max_jobs: Annotated[
-        int, typer.Option("--max", help="The maximum number of jobs that can be on the queue before an alert.")
-    ] = 1000,
-    json_output: Annotated[bool, typer.Option("--json", help="Output the queue size as JSON.")] = False,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+@command("queue:monitor")
+@argument("queues", help="The names of the queues to monitor (queue or connection:queue, ...).")
+@option("--max", "max_jobs", type=int, default=1000, metavar="JOBS",
+        help="The maximum number of jobs that can be on the queue before an alert.")
+@option("--json", "json_output", is_flag=True, help="Output the queue size as JSON.")
+@settings_options
+def monitor(queues: str, max_jobs: int, json_output: bool, env_file: Path | None, app: Path | None) -> None:
     """Monitor the size of the specified queues."""
     from laravel_queue.ops.console import Console
     from laravel_queue.ops.monitor import collect, diff_for_humans, parse_targets, statuses_json
@@ -94,7 +92,9 @@ def _or_na(value: int | None) -> str:
     return "N/A" if value is None else str(value)
 
 
-def restart(env_file: EnvFileOption = None, app: AppOption = None) -> None:
+@command("queue:restart")
+@settings_options
+def restart(env_file: Path | None, app: Path | None) -> None:
     """Restart queue worker daemons after their current job."""
     from laravel_queue.ops.console import Console
     from laravel_queue.worker.worker import RESTART_KEY
@@ -104,21 +104,16 @@ def restart(env_file: EnvFileOption = None, app: AppOption = None) -> None:
     Console().info("Broadcasting queue restart signal.")
 
 
-OptionalQueueArgument = Annotated[
-    str | None, typer.Argument(metavar="[CONNECTION:]QUEUE", help="The queue, as connection:queue.")
-]
-AllOption = Annotated[bool, typer.Option("--all", help="Every queue on every connection (Laravel 13).")]
+queue_argument = argument("queue", required=False, metavar="[CONNECTION:]QUEUE", help="The queue, as connection:queue.")
+all_option = option("--all", "all_queues", is_flag=True, help="Every queue on every connection (Laravel 13).")
 
 
-def pause(
-    queue: OptionalQueueArgument = None,
-    all_queues: AllOption = False,
-    ttl: Annotated[
-        int | None, typer.Option("--ttl", help="Seconds until the pause ends by itself (default: until resumed).")
-    ] = None,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+@command("queue:pause")
+@queue_argument
+@all_option
+@option("--ttl", type=int, metavar="SECONDS", help="Seconds until the pause ends by itself (default: until resumed).")
+@settings_options
+def pause(queue: str | None, all_queues: bool, ttl: int | None, env_file: Path | None, app: Path | None) -> None:
     """Pause job processing for a specific queue."""
     from laravel_queue.ops.console import Console
     from laravel_queue.ops.monitor import parse_queue_argument
@@ -139,12 +134,7 @@ def pause(
     Console().info(f"Job processing on queue [{connection}:{name}] has been paused.")
 
 
-def resume(
-    queue: OptionalQueueArgument = None,
-    all_queues: AllOption = False,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+def _resume(queue: str | None, all_queues: bool, env_file: Path | None, app: Path | None) -> None:
     """Resume job processing for a paused queue."""
     from laravel_queue.ops.console import Console
     from laravel_queue.ops.monitor import parse_queue_argument
@@ -171,7 +161,7 @@ def _on_all_queues(action: Callable[[Any], None], env_file: Any, app: Any, done:
             action(connections)
     except ConfigurationError as exc:
         Console().error(str(exc))
-        raise typer.Exit(1) from None
+        raise click.exceptions.Exit(1) from None
     Console().info(f"Job processing on all queues has been {done}.")
 
 
@@ -180,20 +170,17 @@ def _required_queue(queue: str | None) -> str:
 
     if not queue:
         Console().error("A queue name is required unless the --all option is used.")
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
     return queue
 
 
+@command("queue:prune-batches")
+@option("--hours", type=int, default=24, help="The number of hours to retain batch data.")
+@option("--unfinished", type=int, metavar="HOURS", help="The number of hours to retain unfinished batch data.")
+@option("--cancelled", type=int, metavar="HOURS", help="The number of hours to retain cancelled batch data.")
+@settings_options
 def prune_batches(
-    hours: Annotated[int, typer.Option("--hours", help="The number of hours to retain batch data.")] = 24,
-    unfinished: Annotated[
-        int | None, typer.Option("--unfinished", help="The number of hours to retain unfinished batch data.")
-    ] = None,
-    cancelled: Annotated[
-        int | None, typer.Option("--cancelled", help="The number of hours to retain cancelled batch data.")
-    ] = None,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
+    hours: int, unfinished: int | None, cancelled: int | None, env_file: Path | None, app: Path | None
 ) -> None:
     """Prune stale entries from the batches database."""
     from laravel_queue.bus.batches import BatchRepository
@@ -213,11 +200,11 @@ def prune_batches(
             console.info(f"{count} cancelled entries deleted.")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("queue:clear")(clear)
-    app.command("queue:monitor")(monitor)
-    app.command("queue:restart")(restart)
-    app.command("queue:pause")(pause)
-    app.command("queue:resume")(resume)
-    app.command("queue:continue", hidden=True)(resume)
-    app.command("queue:prune-batches")(prune_batches)
+
+def _resume_command(name: str, *, hidden: bool = False) -> click.Command:
+    """queue:resume, and queue:continue (its hidden Laravel 13 alias)."""
+    return command(name, hidden=hidden)(queue_argument(all_option(settings_options(_resume))))
+
+
+resume = _resume_command("queue:resume")
+continue_ = _resume_command("queue:continue", hidden=True)

@@ -1,6 +1,6 @@
 """Where exceptions leave the CLI: a user error becomes one line, a bug keeps its traceback.
 
-`main()` runs the typer app inside `run()`. Anything deriving from `UserError` (the
+`main()` runs the click app inside `run()`. Anything deriving from `UserError` (the
 package's exception tree in `laravel_queue.errors`) is printed as one line on stderr,
 plus its hint, with exit status 2 for wrong input (configuration, options, job modules)
 and 1 for the environment (a service down, tables missing); click's usage errors (bad
@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import typer
+from click import exceptions as click_exceptions
 
 from laravel_queue.errors import ConfigurationError, JobImportError, ServiceConnectionError, UserError
 
@@ -100,14 +100,6 @@ def report(error: UserError, *, stream: Any = None) -> None:
     out.flush()
 
 
-def _click_exceptions() -> Any:
-    try:  # typer >= 0.20 ships its own copy of click
-        from typer._click import exceptions
-    except ImportError:
-        from click import exceptions
-    return exceptions
-
-
 def exit_code_for(error: UserError) -> int:
     """2 for wrong input (usage, configuration, job modules), 1 for the environment."""
     return 2 if isinstance(error, (ConfigurationError, JobImportError)) else 1
@@ -115,7 +107,6 @@ def exit_code_for(error: UserError) -> int:
 
 def run(invoke: Callable[[], Any], args: Sequence[str]) -> int:
     """Run the app in click's non-standalone mode and turn its outcome into an exit status."""
-    click_exceptions = _click_exceptions()
     verbose = wants_traceback(args)
     try:
         result = invoke()
@@ -127,7 +118,7 @@ def run(invoke: Callable[[], Any], args: Sequence[str]) -> int:
             traceback.print_exc()
         report(_usage_error(exc))
         return exc.exit_code
-    except typer.Abort:
+    except click_exceptions.Abort:
         sys.stderr.write("Aborted.\n")
         return 1
     except KeyboardInterrupt:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Any
 
-import typer
+import click
 
-from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
+from laravel_queue.cli.common import argument, command, option, resolve_settings, settings_options
 
 
 def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
@@ -35,15 +36,12 @@ def _section(data: dict[str, Any], path: str) -> Any:
     return value
 
 
-def config_show(
-    section: Annotated[
-        str | None,
-        typer.Argument(help="Show only this part, as dotted keys: queue, database.redis, queue.connections.sqs."),
-    ] = None,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
+@command("config:show")
+@argument("section", required=False,
+          help="Show only this part, as dotted keys: queue, database.redis, queue.connections.sqs.")
+@settings_options
+@option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def config_show(section: str | None, env_file: Path | None, app: Path | None, as_json: bool) -> None:
     """Show the resolved configuration (CLI > environment > .env > Laravel defaults)."""
     from laravel_queue.config import masked
     from laravel_queue.horizon.config import describe as horizon_describe
@@ -54,7 +52,7 @@ def config_show(
     if section:
         data = _section(data, section)
     if as_json:
-        typer.echo(json.dumps({**data, "in_force": dict(in_force)} if in_force else data, indent=2))
+        click.echo(json.dumps({**data, "in_force": dict(in_force)} if in_force else data, indent=2))
         return
     rows: list[tuple[str, str]] = []
     _flatten(section or "", data, rows)
@@ -62,6 +60,6 @@ def config_show(
     width = max((len(key) for key, _ in rows), default=0)
     major, minor = settings.laravel_version
     if not section:
-        typer.echo(f"  Laravel {major}.{'x' if minor == 99 else minor} rules, from {settings.laravel_version_source}")
+        click.echo(f"  Laravel {major}.{'x' if minor == 99 else minor} rules, from {settings.laravel_version_source}")
     for key, value in rows:
-        typer.echo(f"  {key.ljust(width)}  {value}")
+        click.echo(f"  {key.ljust(width)}  {value}")

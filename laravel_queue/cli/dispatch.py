@@ -4,31 +4,36 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
-from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
+from laravel_queue.cli.common import argument, command, option, resolve_settings, settings_options
 
 if TYPE_CHECKING:
     from laravel_queue.config import Settings
 
 
+@command("dispatch")
+@argument("php_class", metavar="CLASS", help="PHP job class (App\\Jobs\\Foo), or Class@method for a string job.")
+@option("--data", default="{}", metavar="JSON",
+        help="JSON object of the job's public properties (string job: any JSON).")
+@option("--connection", help="Queue connection name.")
+@option("--queue", help="Queue name.")
+@option("--delay", type=click.IntRange(min=0), default=0, metavar="SECONDS",
+        help="Seconds before the job becomes available.")
+@option("--encrypt", is_flag=True, help="Encrypt the command with APP_KEY (ShouldBeEncrypted).")
+@settings_options
 def dispatch_command(
-    php_class: Annotated[
-        str, typer.Argument(metavar="CLASS", help="PHP job class (App\\Jobs\\Foo), or Class@method for a string job.")
-    ],
-    data: Annotated[
-        str, typer.Option("--data", help="JSON object of the job's public properties (string job: any JSON).")
-    ] = "{}",
-    connection: Annotated[str | None, typer.Option("--connection", help="Queue connection name.")] = None,
-    queue: Annotated[str | None, typer.Option("--queue", help="Queue name.")] = None,
-    delay: Annotated[int, typer.Option("--delay", min=0, help="Seconds before the job becomes available.")] = 0,
-    encrypt: Annotated[
-        bool, typer.Option("--encrypt", help="Encrypt the command with APP_KEY (ShouldBeEncrypted).")
-    ] = False,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
+    php_class: str,
+    data: str,
+    connection: str | None,
+    queue: str | None,
+    delay: int,
+    encrypt: bool,
+    env_file: Path | None,
+    app: Path | None,
 ) -> None:
     """Queue one job: its id on stdout, what was pushed where on stderr."""
     from laravel_queue.connections import Connections
@@ -53,7 +58,7 @@ def dispatch_command(
     if job_id is None:
         _note(f"Not queued: [{php_class}] on [{where}] is a unique job that is already queued (or no id came back).")
         return
-    typer.echo(str(job_id))
+    click.echo(str(job_id))
     _note(f"Pushed [{php_class}] onto [{where}] as job [{job_id}].")
 
 
@@ -70,7 +75,7 @@ def _note(message: str) -> None:
     from laravel_queue.style import Style
 
     badge = Style.for_stream(sys.stderr).badge("INFO", "blue")
-    typer.echo(f"  {badge} {message}", err=True)
+    click.echo(f"  {badge} {message}", err=True)
 
 
 def _parse_data(data: str) -> Any:
@@ -81,6 +86,3 @@ def _parse_data(data: str) -> Any:
     except ValueError as exc:
         raise ConfigurationError(f"--data is not valid JSON: {exc}") from None
 
-
-def register(app: typer.Typer) -> None:
-    app.command("dispatch")(dispatch_command)

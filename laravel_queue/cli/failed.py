@@ -11,17 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
-from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
+from laravel_queue.cli.common import argument, command, option, resolve_settings, settings_options
 
 if TYPE_CHECKING:
     from laravel_queue.connections import Connections
     from laravel_queue.ops.console import Console
-
-HoursOption = Annotated[int | None, typer.Option("--hours", help="Only records that failed at least N hours ago.")]
 
 
 @contextmanager
@@ -43,11 +41,10 @@ def _failed_at(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def list_failed(
-    json_output: Annotated[bool, typer.Option("--json", help="Output the failed jobs as JSON.")] = False,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+@command("queue:failed")
+@option("--json", "json_output", is_flag=True, help="Output the failed jobs as JSON.")
+@settings_options
+def list_failed(json_output: bool, env_file: Path | None, app: Path | None) -> None:
     """List all of the failed queue jobs."""
     from laravel_queue.ops.console import Console
     from laravel_queue.ops.retry import job_name
@@ -79,14 +76,14 @@ def list_failed(
     console.line()
 
 
+@command("queue:retry")
+@argument("ids", nargs=-1, metavar="ID", help='Failed job IDs, or "all" to retry all jobs.')
+@option("--queue", help="Retry all of the failed jobs of this queue.")
+@option("--range", "ranges", multiple=True, metavar="FROM-TO",
+        help="Range of job IDs (numeric) to be retried (e.g. 1-5).")
+@settings_options
 def retry(
-    ids: Annotated[list[str] | None, typer.Argument(help='Failed job IDs, or "all" to retry all jobs.')] = None,
-    queue: Annotated[str | None, typer.Option("--queue", help="Retry all of the failed jobs of this queue.")] = None,
-    ranges: Annotated[
-        list[str] | None, typer.Option("--range", help="Range of job IDs (numeric) to be retried (e.g. 1-5).")
-    ] = None,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
+    ids: tuple[str, ...], queue: str | None, ranges: tuple[str, ...], env_file: Path | None, app: Path | None
 ) -> None:
     """Retry a failed queue job."""
     from laravel_queue.ops.console import Console
@@ -94,11 +91,11 @@ def retry(
 
     console = Console()
     with connected(env_file, app) as connections:
-        selection = select_ids(connections.failed(), ids or [], queue=queue, ranges=ranges or [])
+        selection = select_ids(connections.failed(), list(ids), queue=queue, ranges=list(ranges))
         if selection.error:
             console.error(selection.error)
         ok = retry_ids(connections, selection.ids, console)
-    raise typer.Exit(0 if ok else 1)
+    raise click.exceptions.Exit(0 if ok else 1)
 
 
 def retry_ids(connections: Connections, ids: list[str | int], console: Console, *, announce: bool = True) -> bool:
@@ -127,11 +124,10 @@ def retry_ids(connections: Connections, ids: list[str | int], console: Console, 
     return not outcome.errors
 
 
-def retry_batch(
-    ids: Annotated[list[str], typer.Argument(help="The ID of the batch whose failed jobs should be retried.")],
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+@command("queue:retry-batch")
+@argument("ids", nargs=-1, required=True, metavar="ID", help="The ID of the batch whose failed jobs should be retried.")
+@settings_options
+def retry_batch(ids: tuple[str, ...], env_file: Path | None, app: Path | None) -> None:
     """Retry the failed jobs for a batch."""
     from laravel_queue.bus.batches import BatchRepository
     from laravel_queue.ops.console import Console
@@ -153,14 +149,13 @@ def retry_batch(
                 continue
             console.info(f"Pushing failed queue jobs of the batch [{batch_id}] back onto the queue.")
             ok = retry_ids(connections, list(batch.failed_job_ids), console, announce=False) and ok
-    raise typer.Exit(0 if ok else 1)
+    raise click.exceptions.Exit(0 if ok else 1)
 
 
-def forget(
-    job_id: Annotated[str, typer.Argument(metavar="ID", help="The ID of the failed job.")],
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+@command("queue:forget")
+@argument("job_id", metavar="ID", help="The ID of the failed job.")
+@settings_options
+def forget(job_id: str, env_file: Path | None, app: Path | None) -> None:
     """Delete a failed queue job."""
     from laravel_queue.ops.console import Console
 
@@ -169,11 +164,14 @@ def forget(
         deleted = connections.failed().forget(job_id)
     if not deleted:
         console.error("No failed job matches the given ID.")
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
     console.info("Failed job deleted successfully.")
 
 
-def flush(hours: HoursOption = None, env_file: EnvFileOption = None, app: AppOption = None) -> None:
+@command("queue:flush")
+@option("--hours", type=int, help="Only records that failed at least N hours ago.")
+@settings_options
+def flush(hours: int | None, env_file: Path | None, app: Path | None) -> None:
     """Flush all of the failed queue jobs."""
     from laravel_queue.ops.console import Console, Progress
 
@@ -188,11 +186,10 @@ def flush(hours: HoursOption = None, env_file: EnvFileOption = None, app: AppOpt
     console.info("All failed jobs deleted successfully.")
 
 
-def prune_failed(
-    hours: Annotated[int, typer.Option("--hours", help="The number of hours to retain failed jobs data.")] = 24,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+@command("queue:prune-failed")
+@option("--hours", type=int, default=24, help="The number of hours to retain failed jobs data.")
+@settings_options
+def prune_failed(hours: int, env_file: Path | None, app: Path | None) -> None:
     """Prune stale entries from the failed jobs table."""
     from laravel_queue.ops.console import Console
 
@@ -203,14 +200,6 @@ def prune_failed(
             count = provider.prune(datetime.now(timezone.utc) - timedelta(hours=hours))
         except NotImplementedError:
             console.error(f"The [{type(provider).__name__}] failed job storage driver does not support pruning.")
-            raise typer.Exit(1) from None
+            raise click.exceptions.Exit(1) from None
     console.info(f"{count} entries deleted.")
 
-
-def register(app: typer.Typer) -> None:
-    app.command("queue:failed")(list_failed)
-    app.command("queue:retry")(retry)
-    app.command("queue:retry-batch")(retry_batch)
-    app.command("queue:forget")(forget)
-    app.command("queue:flush")(flush)
-    app.command("queue:prune-failed")(prune_failed)

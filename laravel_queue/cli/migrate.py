@@ -8,11 +8,11 @@ migrated does nothing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
-from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
+from laravel_queue.cli.common import command, option, resolve_settings, settings_options
 
 if TYPE_CHECKING:
     from laravel_queue.config import Settings
@@ -51,16 +51,13 @@ def _ensure_sqlite_directory(settings: Settings, connection: str) -> None:
         folder = Path(cfg.database).parent
         if not folder.exists():
             folder.mkdir(parents=True)
-            typer.echo(f"Created folder [{folder}] for the SQLite database.")
+            click.echo(f"Created folder [{folder}] for the SQLite database.")
 
 
-def migrate_command(
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-    database: Annotated[
-        str | None, typer.Option("--database", help="Create every table on this database connection instead.")
-    ] = None,
-) -> None:
+@command("migrate")
+@settings_options
+@option("--database", metavar="CONNECTION", help="Create every table on this database connection instead.")
+def migrate_command(env_file: Path | None, app: Path | None, database: str | None) -> None:
     """Create the jobs, job_batches, failed_jobs, cache and cache_locks tables when absent."""
     from laravel_queue.config import ConfigError
     from laravel_queue.connections import Connections
@@ -82,15 +79,12 @@ def migrate_command(
                 connections.db(connection), **arguments, version=settings.laravel_version  # type: ignore[arg-type]
             )
             for table in created:
-                typer.echo(f"Created table [{table}] on connection [{connection}].")
+                click.echo(f"Created table [{table}] on connection [{connection}].")
             created_any = created_any or bool(created)
     except (ConfigError, DatabaseError) as exc:
         raise ServiceConnectionError(f"Migration failed: {exc}") from exc
     finally:
         connections.close()
     if not created_any:
-        typer.echo("Nothing to migrate: every table already exists.")
+        click.echo("Nothing to migrate: every table already exists.")
 
-
-def register(app: typer.Typer) -> None:
-    app.command("migrate")(migrate_command)

@@ -1,6 +1,6 @@
 """Markdown references generated from the code, for the docs site (see docs/_hooks.py).
 
-`cli_reference()` walks the typer app: every command, its usage, arguments and options
+`cli_reference()` walks the click app: every command, its usage, arguments and options
 with their defaults. `configuration_reference()` asks the settings loader itself which
 settings each environment variable moves: it loads the defaults, then sets one variable
 at a time to a probe value and records what changed. Nothing here is imported when the
@@ -32,11 +32,9 @@ _SECTION_TITLES = {
 
 def cli_reference() -> str:
     """Every visible command of `laravel-queue` as Markdown."""
-    import typer.main
-
     from laravel_queue.cli import app
 
-    group: Any = typer.main.get_command(app)
+    group: Any = app
     context: Any = group.make_context("laravel-queue", [], resilient_parsing=True)
     lines = [
         "# CLI reference",

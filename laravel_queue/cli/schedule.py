@@ -7,18 +7,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
-from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
+from laravel_queue.cli.common import argument, command, option, resolve_settings, settings_options
 
-ScheduleOption = Annotated[
-    str,
-    typer.Option(
-        "--schedule", help="The Python module holding the Schedule: module[:attribute] (attribute: schedule)."
-    ),
-]
+schedule_option = option(
+    "--schedule", required=True, metavar="MODULE",
+    help="The Python module holding the Schedule: module[:attribute] (attribute: schedule).",
+)
 
 
 def _self_command(schedule: str, env_file: Path | None, app: Path | None) -> list[str]:
@@ -64,28 +61,27 @@ def _scheduler(schedule: str, env_file: Path | None, app: Path | None) -> Iterat
         connections.close()
 
 
-def schedule_run(
-    schedule: ScheduleOption,
-    whisper: Annotated[bool, typer.Option("--whisper", help="Do not say that no events were due.")] = False,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+@command("schedule:run")
+@schedule_option
+@option("--whisper", is_flag=True, help="Do not say that no events were due.")
+@settings_options
+def schedule_run(schedule: str, whisper: bool, env_file: Path | None, app: Path | None) -> None:
     """Run the scheduled events that are due now (call it every minute from cron)."""
     from laravel_queue.schedule import ScheduleRunner
 
     with _scheduler(schedule, env_file, app) as (loaded, context):
         code = ScheduleRunner(loaded, context, whisper=whisper).run()
-    raise typer.Exit(code)
+    raise click.exceptions.Exit(code)
 
 
+@command("schedule:work")
+@schedule_option
+@option("--run-output-file", type=click.Path(path_type=Path), metavar="FILE",
+        help="Append each run's output to this file.")
+@option("--whisper", is_flag=True, help="Pass --whisper to each run.")
+@settings_options
 def schedule_work(
-    schedule: ScheduleOption,
-    run_output_file: Annotated[
-        Path | None, typer.Option("--run-output-file", help="Append each run's output to this file.")
-    ] = None,
-    whisper: Annotated[bool, typer.Option("--whisper", help="Pass --whisper to each run.")] = False,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
+    schedule: str, run_output_file: Path | None, whisper: bool, env_file: Path | None, app: Path | None
 ) -> None:
     """Run the scheduler in the foreground: one schedule:run at the start of every minute."""
     from laravel_queue.schedule.worker import ScheduleWorker, spawn_command
@@ -96,20 +92,25 @@ def schedule_work(
         argv.append("--whisper")
     worker = ScheduleWorker(spawn_command(argv, str(run_output_file) if run_output_file else None))
     worker.install_signal_handlers()
-    typer.echo("\n   INFO  Running scheduled tasks every minute.  \n", nl=True)
-    raise typer.Exit(worker.run())
+    click.echo("\n   INFO  Running scheduled tasks every minute.  \n", nl=True)
+    raise click.exceptions.Exit(worker.run())
 
 
+@command("schedule:list")
+@schedule_option
+@option("--timezone", help="The timezone that times should be displayed in.")
+@option("--next", "next_", is_flag=True, help="Sort the listed tasks by their next due date.")
+@option("--json", "as_json", is_flag=True, help="Output the scheduled tasks as JSON.")
+@option("--verbose", "-v", is_flag=True, help="Full commands and exact dates.")
+@settings_options
 def schedule_list(
-    schedule: ScheduleOption,
-    timezone: Annotated[
-        str | None, typer.Option("--timezone", help="The timezone that times should be displayed in.")
-    ] = None,
-    next_: Annotated[bool, typer.Option("--next", help="Sort the listed tasks by their next due date.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Output the scheduled tasks as JSON.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Full commands and exact dates.")] = False,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
+    schedule: str,
+    timezone: str | None,
+    next_: bool,
+    as_json: bool,
+    verbose: bool,
+    env_file: Path | None,
+    app: Path | None,
 ) -> None:
     """List all scheduled tasks."""
     from laravel_queue.errors import ConfigurationError
@@ -124,7 +125,7 @@ def schedule_list(
             raise ConfigurationError(f"--timezone: {exc}") from exc
         lister = ScheduleLister(loaded, context)
         if as_json:
-            typer.echo(json.dumps(lister.as_json(display, next_), ensure_ascii=False))
+            click.echo(json.dumps(lister.as_json(display, next_), ensure_ascii=False))
             return
         console = Console()
         if not loaded.events:
@@ -134,12 +135,11 @@ def schedule_list(
             console.line(line)
 
 
-def schedule_test(
-    schedule: ScheduleOption,
-    name: Annotated[str | None, typer.Option("--name", help="The name of the scheduled command to run.")] = None,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+@command("schedule:test")
+@schedule_option
+@option("--name", help="The name of the scheduled command to run.")
+@settings_options
+def schedule_test(schedule: str, name: str | None, env_file: Path | None, app: Path | None) -> None:
     """Run one scheduled command now (mutex rules still apply)."""
     from laravel_queue.schedule.event import CallbackEvent
     from laravel_queue.schedule.output import Console
@@ -160,11 +160,11 @@ def schedule_test(
             index = matches[0]
         else:
             for position, candidate in enumerate(names):
-                typer.echo(f"  [{position}] {candidate}")
-            index = typer.prompt("Which command would you like to run?", type=int)
+                click.echo(f"  [{position}] {candidate}")
+            index = click.prompt("Which command would you like to run?", type=int)
             if not 0 <= index < len(events):
-                typer.secho("No such command.", fg=typer.colors.RED, err=True)
-                raise typer.Exit(1)
+                click.secho("No such command.", fg="red", err=True)
+                raise click.exceptions.Exit(1)
         event = events[index]
         suffix = " normally in background" if event.runs_in_background else ""
         event.runs_in_background = False
@@ -174,7 +174,9 @@ def schedule_test(
         console.new_line()
 
 
-def schedule_interrupt(env_file: EnvFileOption = None, app: AppOption = None) -> None:
+@command("schedule:interrupt")
+@settings_options
+def schedule_interrupt(env_file: Path | None, app: Path | None) -> None:
     """Interrupt the current schedule:run invocations (sub-minute repeats stop this minute)."""
     from laravel_queue.connections import Connections
     from laravel_queue.schedule import ScheduleContext
@@ -190,7 +192,10 @@ def schedule_interrupt(env_file: EnvFileOption = None, app: AppOption = None) ->
     Console().info("Broadcasting schedule interrupt signal.")
 
 
-def schedule_clear_cache(schedule: ScheduleOption, env_file: EnvFileOption = None, app: AppOption = None) -> None:
+@command("schedule:clear-cache")
+@schedule_option
+@settings_options
+def schedule_clear_cache(schedule: str, env_file: Path | None, app: Path | None) -> None:
     """Delete the overlap mutexes of the scheduled events."""
     from laravel_queue.schedule.output import Console
 
@@ -206,25 +211,14 @@ def schedule_clear_cache(schedule: ScheduleOption, env_file: EnvFileOption = Non
             console.info("No mutex files were found.")
 
 
-def schedule_finish(
-    mutex_name: Annotated[str, typer.Argument(help="The mutex name of the finished background event.")],
-    code: Annotated[int, typer.Argument(help="Its exit code.")],
-    schedule: ScheduleOption,
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
-) -> None:
+@command("schedule:finish", hidden=True)
+@argument("mutex_name", help="The mutex name of the finished background event.")
+@argument("code", type=int, help="Its exit code.")
+@schedule_option
+@settings_options
+def schedule_finish(mutex_name: str, code: int, schedule: str, env_file: Path | None, app: Path | None) -> None:
     """Finish a background event: record its exit code, run its after-callbacks, drop its mutex."""
     with _scheduler(schedule, env_file, app) as (loaded, context):
         for event in loaded.find_by_mutex_name(mutex_name):
             event.finish(context, code)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("schedule:run")(schedule_run)
-    app.command("schedule:work")(schedule_work)
-    app.command("schedule:list")(schedule_list)
-    app.command("schedule:test")(schedule_test)
-    app.command("schedule:interrupt")(schedule_interrupt)
-    app.command("schedule:clear-cache")(schedule_clear_cache)
-    app.command("schedule:finish", hidden=True)(schedule_finish)
 

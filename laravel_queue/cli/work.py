@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
-from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
+from laravel_queue.cli.common import argument, command, option, resolve_settings, settings_options
 
 if TYPE_CHECKING:
     from laravel_queue.config import Settings
-
-JobsOption = Annotated[
-    str | None,
-    typer.Option("--jobs", help="Comma-separated Python modules that register handlers (imported before working)."),
-]
-
 
 def _import_jobs(jobs: str | None) -> None:
     """Import the `--jobs` modules; one that fails ends the command with its own error line."""
@@ -46,59 +40,68 @@ def _queue_names(settings: Settings, connection: str | None, queue: str | None) 
     return [settings.queue_connection(connection).queue or "default"]
 
 
+@command("queue:work")
+@argument("connection", required=False, help="Queue connection name (default: QUEUE_CONNECTION).")
+@option("--queue", help="Queues to work, in priority order (high,default).")
+@option("--name", default="default", help="Worker name.")
+@option("--once", is_flag=True, help="Process one job (or sleep once) and exit.")
+@option("--stop-when-empty", is_flag=True, help="Exit when the queue is empty.")
+@option("--backoff", default="0", metavar="SECONDS", help="Seconds before retrying after an exception; list: 1,5,10.")
+@option("--tries", type=int, default=1, metavar="N", help="Attempts when the job sets none; 0 = unlimited.")
+@option("--timeout", type=int, default=60, metavar="SECONDS", help="Seconds a job may run; 0 disables.")
+@option("--sleep", type=float, default=3.0, metavar="SECONDS", help="Seconds to sleep when no job is available.")
+@option("--rest", type=float, default=0.0, metavar="SECONDS", help="Seconds to rest after each job.")
+@option("--max-jobs", type=int, default=0, metavar="N", help="Exit after N jobs (0 = no limit).")
+@option("--max-time", type=int, default=0, metavar="SECONDS", help="Exit after N seconds (0 = no limit).")
+@option("--memory", type=int, default=128, metavar="MB", help="Memory limit in MB; exit 12 when exceeded.")
+@option("--force", is_flag=True, help="Work even in maintenance mode.")
+@option("--json", "json_output", is_flag=True, help="One JSON object per event.")
+@option("--jobs", metavar="MODULES",
+        help="Comma-separated Python modules that register handlers (imported before working).")
+@option("--unknown", default="fail", metavar="fail|release",
+        help="A job with no Python handler: fail (Laravel's behaviour) or release (for PHP workers).")
+@option("--concurrency", type=int, default=1, metavar="N", help="Worker processes run by this command.")
+@option("--busy-poll", type=click.IntRange(min=0), default=0, metavar="MICROSECONDS",
+        help="Microseconds a pop may spin on the Redis reply before sleeping (0 = off). "
+        "Faster on a worker with a core to itself, at the cost of CPU.")
+@option("--in-flight", type=click.IntRange(min=1), default=1, metavar="N",
+        help="Jobs each process keeps reserved and running at once on an asyncio loop "
+        "(async handlers on the loop, sync ones in a thread pool of this size). 1 = one at a time, as Laravel.")
+@option("-v", "--verbose", is_flag=True, help="Show job id, connection and queue.")
+@option("--metrics-port", type=int, metavar="PORT",
+        help="Serve Prometheus metrics (/metrics) and liveness (/healthz) here.")
+@option("--horizon/--no-horizon", default=None, show_default=False,
+        help="Write Laravel Horizon's job records (default: detect).")
+@option("--log-format", default="text", metavar="text|json",
+        help="Log records on stderr: text, or json (one object per line).")
+@settings_options
 def work(
-    connection: Annotated[str | None, typer.Argument(help="Queue connection name (default: QUEUE_CONNECTION).")] = None,
-    queue: Annotated[str | None, typer.Option(help="Queues to work, in priority order (high,default).")] = None,
-    name: Annotated[str, typer.Option(help="Worker name.")] = "default",
-    once: Annotated[bool, typer.Option("--once", help="Process one job (or sleep once) and exit.")] = False,
-    stop_when_empty: Annotated[bool, typer.Option("--stop-when-empty", help="Exit when the queue is empty.")] = False,
-    backoff: Annotated[str, typer.Option(help="Seconds before retrying after an exception; list: 1,5,10.")] = "0",
-    tries: Annotated[int, typer.Option(help="Attempts when the job sets none; 0 = unlimited.")] = 1,
-    timeout: Annotated[int, typer.Option(help="Seconds a job may run; 0 disables.")] = 60,
-    sleep: Annotated[float, typer.Option(help="Seconds to sleep when no job is available.")] = 3.0,
-    rest: Annotated[float, typer.Option(help="Seconds to rest after each job.")] = 0.0,
-    max_jobs: Annotated[int, typer.Option("--max-jobs", help="Exit after N jobs (0 = no limit).")] = 0,
-    max_time: Annotated[int, typer.Option("--max-time", help="Exit after N seconds (0 = no limit).")] = 0,
-    memory: Annotated[int, typer.Option(help="Memory limit in MB; exit 12 when exceeded.")] = 128,
-    force: Annotated[bool, typer.Option("--force", help="Work even in maintenance mode.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
-    jobs: JobsOption = None,
-    unknown: Annotated[
-        str, typer.Option(help="A job with no Python handler: fail (Laravel's behaviour) or release (for PHP workers).")
-    ] = "fail",
-    concurrency: Annotated[int, typer.Option(help="Worker processes run by this command.")] = 1,
-    busy_poll: Annotated[
-        int,
-        typer.Option(
-            "--busy-poll",
-            min=0,
-            help="Microseconds a pop may spin on the Redis reply before sleeping (0 = off). "
-            "Faster on a worker with a core to itself, at the cost of CPU.",
-        ),
-    ] = 0,
-    in_flight: Annotated[
-        int,
-        typer.Option(
-            "--in-flight",
-            min=1,
-            help="Jobs each process keeps reserved and running at once on an asyncio loop "
-            "(async handlers on the loop, sync ones in a thread pool of this size). 1 = one at a time, as Laravel.",
-        ),
-    ] = 1,
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show job id, connection and queue.")] = False,
-    metrics_port: Annotated[
-        int | None,
-        typer.Option("--metrics-port", help="Serve Prometheus metrics (/metrics) and liveness (/healthz) here."),
-    ] = None,
-    horizon: Annotated[
-        bool | None,
-        typer.Option("--horizon/--no-horizon", help="Write Laravel Horizon's job records (default: detect)."),
-    ] = None,
-    log_format: Annotated[
-        str, typer.Option("--log-format", help="Log records on stderr: text, or json (one object per line).")
-    ] = "text",
-    env_file: EnvFileOption = None,
-    app: AppOption = None,
+    connection: str | None,
+    queue: str | None,
+    name: str,
+    once: bool,
+    stop_when_empty: bool,
+    backoff: str,
+    tries: int,
+    timeout: int,
+    sleep: float,
+    rest: float,
+    max_jobs: int,
+    max_time: int,
+    memory: int,
+    force: bool,
+    json_output: bool,
+    jobs: str | None,
+    unknown: str,
+    concurrency: int,
+    busy_poll: int,
+    in_flight: int,
+    verbose: bool,
+    metrics_port: int | None,
+    horizon: bool | None,
+    log_format: str,
+    env_file: Path | None,
+    app: Path | None,
 ) -> None:
     """Start processing jobs on the queue as a daemon (artisan queue:work)."""
     from laravel_queue.ops.hooks import Operations
@@ -107,9 +110,9 @@ def work(
     from laravel_queue.worker.output import WorkerOutput
 
     if unknown not in ("fail", "release"):
-        raise typer.BadParameter("must be fail or release", param_hint="'--unknown'")
+        raise click.BadParameter("must be fail or release", param_hint="'--unknown'")
     if log_format not in LOG_FORMATS:
-        raise typer.BadParameter("must be text or json", param_hint="'--log-format'")
+        raise click.BadParameter("must be text or json", param_hint="'--log-format'")
     configure_console_logging(log_format, verbose=verbose)
     settings = resolve_settings(env_file, app)
     _import_jobs(jobs)
@@ -152,9 +155,6 @@ def work(
         if processes > 1:
             from laravel_queue.worker.supervisor import run_children
 
-            raise typer.Exit(run_children(concurrency, run_one_worker))
-        raise typer.Exit(run_one_worker())
+            raise click.exceptions.Exit(run_children(concurrency, run_one_worker))
+        raise click.exceptions.Exit(run_one_worker())
 
-
-def register(app: typer.Typer) -> None:
-    app.command("queue:work")(work)
