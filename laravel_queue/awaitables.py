@@ -17,13 +17,15 @@ their function.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # asyncio is imported once something awaitable turns up (start-up cost, issue 26)
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["call_sync", "check_runnable", "is_async_callable", "resolve", "run_sync"]
 
@@ -43,6 +45,8 @@ _helper_lock = threading.Lock()
 def _thread_loop() -> asyncio.AbstractEventLoop:
     """This thread's loop for sync callers (a fresh one after fork: the parent's selector is shared)."""
     if _loops.loop is None or _loops.loop.is_closed() or _loops.pid != os.getpid():
+        import asyncio
+
         _loops.loop = asyncio.new_event_loop()
         _loops.pid = os.getpid()
     return _loops.loop
@@ -56,6 +60,8 @@ def run_sync(value: Any) -> Any:
     """`value` itself, or, if it is awaitable, its result once run to completion."""
     if not inspect.isawaitable(value):
         return value
+    import asyncio
+
     if asyncio._get_running_loop() is not None:  # this thread's loop is busy running us
         return _run_on_helper(value)
     loop = _thread_loop()
@@ -66,6 +72,8 @@ def _run_on_helper(awaitable: Awaitable[Any]) -> Any:
     global _helper
     with _helper_lock:
         if _helper is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             _helper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="laravel-queue-await")
     return _helper.submit(lambda: _thread_loop().run_until_complete(_await(awaitable))).result()
 

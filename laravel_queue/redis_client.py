@@ -8,16 +8,16 @@ phpredis applies `OPT_PREFIX`, which keeps the prefix visible in every key we bu
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
-
-import redis
-from redis.backoff import NoBackoff
-from redis.cluster import ClusterNode, RedisCluster
-from redis.retry import Retry
 
 from laravel_queue.config import ConfigError, Settings
 from laravel_queue.config.settings import RedisConnectionConfig
+
+if TYPE_CHECKING:  # redis-py is imported by the first client made (80-130 ms: not on every start-up path)
+    import redis
+    from redis.cluster import RedisCluster
 
 _TLS_URL_SCHEMES = {"rediss", "tls"}
 _URL_SCHEMES = {"redis", "tcp", *_TLS_URL_SCHEMES}
@@ -28,6 +28,8 @@ def make_redis_client(settings: Settings, name: str = "default") -> redis.Redis 
     redis_config = settings.database.redis
     if name in redis_config.clusters:
         return _cluster_client(redis_config.clusters[name])
+    import redis
+
     cfg = settings.redis_connection(name)
     return redis.Redis(**connection_kwargs(cfg))
 
@@ -42,11 +44,22 @@ def redis_key_prefix(settings: Settings, name: str = "default") -> str:
 
 
 def is_cluster(client: Any) -> bool:
-    return isinstance(client, RedisCluster)
+    cluster = sys.modules.get("redis.cluster")  # never imported: no client can be a cluster client
+    return cluster is not None and isinstance(client, cluster.RedisCluster)
 
 
 def connection_kwargs(cfg: RedisConnectionConfig) -> dict[str, Any]:
     """redis-py keyword arguments for one connection; `url` parts win over the separate keys."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # One immediate retry replaces a socket the server closed while idle; a real
+    # outage surfaces at once as ConnectionError for the worker to handle.
+    return {**connection_params(cfg), "retry": Retry(NoBackoff(), 1)}
+
+
+def connection_params(cfg: RedisConnectionConfig) -> dict[str, Any]:
+    """`connection_kwargs` without redis-py's objects: address, database, credentials, timeouts, TLS."""
     host, port, database = cfg.host, cfg.port, cfg.database
     username = cfg.username
     password = cfg.password.get_secret_value() if cfg.password else None
@@ -77,9 +90,6 @@ def connection_kwargs(cfg: RedisConnectionConfig) -> dict[str, Any]:
         "socket_timeout": cfg.read_timeout or None,
         "socket_keepalive": True,
         "decode_responses": False,
-        # One immediate retry replaces a socket the server closed while idle; a real
-        # outage surfaces at once as ConnectionError for the worker to handle.
-        "retry": Retry(NoBackoff(), 1),
     }
     if tls:
         kwargs["ssl"] = True
@@ -87,6 +97,8 @@ def connection_kwargs(cfg: RedisConnectionConfig) -> dict[str, Any]:
 
 
 def _cluster_client(nodes: tuple[RedisConnectionConfig, ...]) -> RedisCluster:
+    from redis.cluster import ClusterNode, RedisCluster
+
     if not nodes:
         raise ConfigError("Redis cluster has no nodes (REDIS_CLUSTER_NODES)")
     first = connection_kwargs(nodes[0])

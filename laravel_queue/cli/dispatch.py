@@ -36,13 +36,13 @@ def dispatch_command(
     app: Path | None,
 ) -> None:
     """Queue one job: its id on stdout, what was pushed where on stderr."""
-    from laravel_queue.connections import Connections
+    from laravel_queue.cli.redis_push import DispatchConnections
     from laravel_queue.dispatch import Command, dispatch, push_raw, string_job_payload
     from laravel_queue.errors import ConfigurationError
 
     values = _parse_data(data)
     settings = resolve_settings(env_file, app)
-    connections = Connections(settings)
+    connections = DispatchConnections(settings)
     try:
         if "@" in php_class:
             payload = string_job_payload(php_class, values, version=settings.laravel_version)

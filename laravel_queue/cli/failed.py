@@ -48,7 +48,6 @@ def list_failed(json_output: bool, env_file: Path | None, app: Path | None) -> N
     """List all of the failed queue jobs."""
     from laravel_queue.ops.console import Console
     from laravel_queue.ops.retry import job_name
-    from laravel_queue.payload import php_json_encode_escaped
 
     console = Console()
     with connected(env_file, app) as connections:
@@ -64,6 +63,8 @@ def list_failed(json_output: bool, env_file: Path | None, app: Path | None) -> N
         for record in records
     ]
     if json_output:
+        from laravel_queue.payload import php_json_encode_escaped
+
         console.line(php_json_encode_escaped(rows))
         return
     if not rows:

@@ -20,11 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from laravel_queue import horizon
 from laravel_queue.connections import Connections
 from laravel_queue.errors import PayloadError
 from laravel_queue.failed.base import FailedJob, FailedJobProvider
-from laravel_queue.payload import php_json_encode_escaped
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _CANONICAL_INT = re.compile(r"(0|-?[1-9][0-9]*)")
@@ -84,6 +82,8 @@ def retry_payload(raw: str) -> str:
 
 
 def _encode(value: Any) -> str:
+    from laravel_queue.payload import php_json_encode_escaped  # not on queue:failed's start-up path
+
     try:
         return php_json_encode_escaped(value)
     except (TypeError, ValueError) as exc:
@@ -166,6 +166,8 @@ def select_ids(
 
 def push_back(connections: Connections, record: FailedJob) -> str | int | None:
     """Push a failed record's payload to its recorded connection and queue (SQS: the queue URL)."""
+    from laravel_queue import horizon  # not on queue:failed's start-up path
+
     payload = retry_payload(record.payload)
     driver = connections.queue(record.connection)
     job_id = driver.push_raw(payload, record.queue)

@@ -1,0 +1,167 @@
+"""Start-up budget (issue 26), guarded by what each command imports rather than by a clock.
+
+Each command runs in a fresh interpreter through `laravel_queue.cli.main`; the modules
+left in `sys.modules` afterwards must not include the heavy ones that command does not
+use. Timings live in benchmarks/bench_startup.py and BENCHMARKS.md. Also here: the
+one-shot Redis client `dispatch` uses instead of redis-py pushes the same bytes to the
+same keys as redis-py does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import free_port
+
+from laravel_queue.cli.redis_push import DispatchConnections
+from laravel_queue.config import load_settings
+from laravel_queue.connections import Connections
+from laravel_queue.drivers import redis_scripts
+
+PROBE = """
+import json, sys
+from laravel_queue.cli import main
+try:
+    main(sys.argv[2:])
+except SystemExit as exit:
+    code = exit.code
+else:
+    code = 0
+with open(sys.argv[1], "w") as out:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+"""
+NOTHING_DUE = """
+from laravel_queue.schedule import Schedule
+
+schedule = Schedule()
+schedule.job("App\\\\Jobs\\\\NewYear").cron("0 0 1 1 *")
+"""
+# Never on any of these paths: other CLI stacks, other services' clients, the worker.
+ALWAYS_HEAVY = (
+    "typer", "rich", "prometheus_client", "pymysql", "psycopg", "boto3", "botocore", "redis",
+    "opentelemetry", "asyncio", "laravel_queue.worker.worker", "laravel_queue.ops.hooks",
+)
+
+
+def imported_by(args: list[str], env: dict[str, str], cwd: Path) -> set[str]:
+    """The modules a fresh interpreter holds after running `laravel-queue ARGS` (which must succeed)."""
+    out = cwd / f"modules-{uuid.uuid4().hex[:8]}.json"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS_", "QUEUE_", "CACHE_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(out), *args],
+        env={**clean, "NO_COLOR": "1", "PYTHONPATH": str(cwd), **env}, cwd=cwd,
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    report = json.loads(out.read_text())
+    assert report["code"] == 0, result.stderr
+    return set(report["modules"])
+
+
+def loaded(modules: set[str], heavy: tuple[str, ...]) -> list[str]:
+    return sorted(name for name in modules for top in heavy if name == top or name.startswith(top + "."))
+
+
+def test_help_imports_click_and_the_command_modules_only(tmp_path: Path) -> None:
+    modules = imported_by(["--help"], {}, tmp_path)
+    assert loaded(modules, (*ALWAYS_HEAVY, "pydantic", "laravel_queue.config", "laravel_queue.connections")) == []
+    assert "click" in modules
+
+
+def test_queue_failed_on_sqlite_imports_no_payload_or_horizon_code(sqlite_env: dict[str, str], tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "laravel_queue", "migrate"], env={**os.environ, **sqlite_env},
+                   capture_output=True, check=True, timeout=60)
+    modules = imported_by(["queue:failed"], sqlite_env, tmp_path)
+    heavy = (*ALWAYS_HEAVY, "laravel_queue.payload", "laravel_queue.horizon", "laravel_queue.registry", "cryptography")
+    assert loaded(modules, heavy) == []
+    assert "laravel_queue.failed.database" in modules  # it did read the store
+
+
+def test_schedule_run_with_nothing_due_imports_no_queue_code(sqlite_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "nothing_due.py").write_text(NOTHING_DUE)
+    env = {**sqlite_env, "CACHE_STORE": "array"}
+    modules = imported_by(["schedule:run", "--schedule", "nothing_due"], env, tmp_path)
+    heavy = (*ALWAYS_HEAVY, "laravel_queue.payload", "laravel_queue.registry", "laravel_queue.drivers")
+    assert loaded(modules, heavy) == []
+    assert "laravel_queue.schedule.runner" in modules
+
+
+def test_dispatch_to_redis_imports_no_redis_py(redis_env: dict[str, str], tmp_path: Path, redis_client: Any) -> None:
+    modules = imported_by(["dispatch", "App\\Jobs\\Startup", "--connection", "redis"], redis_env, tmp_path)
+    assert loaded(modules, ALWAYS_HEAVY) == []
+    assert redis_client.llen(f"{redis_env['REDIS_PREFIX']}queues:default") == 1
+
+
+# -- the one-shot client pushes what redis-py pushes ----------------------------------------
+
+
+def push_through(connections: Connections, payload: str, queue: str, delay: int = 0) -> None:
+    try:
+        connections.queue("redis").push_raw(payload, queue, delay=delay)
+    finally:
+        connections.close()
+
+
+@pytest.mark.parametrize("delay", [0, 30])
+def test_one_shot_push_stores_what_redis_py_stores(redis_env: dict[str, str], redis_client: Any, delay: int) -> None:
+    settings = load_settings(environ=redis_env)
+    payload = json.dumps({"id": "x" * 32, "job": "é ü \\u00e9", "attempts": 0, "delay": None}, ensure_ascii=False)
+    push_through(Connections(settings), payload, "by-redis-py", delay)
+    one_shot = DispatchConnections(settings)
+    client = one_shot.redis()
+    push_through(one_shot, payload, "by-one-shot", delay)
+    assert client._real is None  # redis-py was never needed
+    prefix = redis_env["REDIS_PREFIX"]
+    if delay:
+        [(ours, our_score)] = redis_client.zrange(f"{prefix}queues:by-one-shot:delayed", 0, -1, withscores=True)
+        [(theirs, their_score)] = redis_client.zrange(f"{prefix}queues:by-redis-py:delayed", 0, -1, withscores=True)
+        assert abs(our_score - their_score) <= 1
+    else:
+        ours = redis_client.lrange(f"{prefix}queues:by-one-shot", 0, -1)[0]
+        theirs = redis_client.lrange(f"{prefix}queues:by-redis-py", 0, -1)[0]
+        assert redis_client.lrange(f"{prefix}queues:by-one-shot:notify", 0, -1) == redis_client.lrange(
+            f"{prefix}queues:by-redis-py:notify", 0, -1
+        )
+    assert ours == theirs == payload.encode()
+
+
+def test_one_shot_loads_a_script_the_server_does_not_know(redis_env: dict[str, str], redis_client: Any) -> None:
+    connections = DispatchConnections(load_settings(environ=redis_env))
+    client = connections.redis()
+    script = client.register_script(f"-- {uuid.uuid4().hex}\n{redis_scripts.PUSH}")
+    key = f"{redis_env['REDIS_PREFIX']}queues:noscript"
+    try:
+        script(keys=[key, f"{key}:notify"], args=["payload"])
+        assert client._real is None  # served on its own socket, after NOSCRIPT and SCRIPT LOAD
+    finally:
+        connections.close()
+    assert redis_client.lrange(key, 0, -1) == [b"payload"]
+
+
+def test_one_shot_errors_are_redis_py_errors(redis_env: dict[str, str]) -> None:
+    import redis.exceptions
+
+    connections = DispatchConnections(load_settings(environ=redis_env))
+    client = connections.redis()
+    try:
+        with pytest.raises(redis.exceptions.ResponseError, match="boom"):
+            client.register_script("return redis.error_reply('ERR boom')")(keys=[], args=[])
+    finally:
+        connections.close()
+
+
+def test_one_shot_falls_back_to_redis_py_when_it_cannot_connect(redis_env: dict[str, str]) -> None:
+    import redis.exceptions
+
+    connections = DispatchConnections(load_settings(environ={**redis_env, "REDIS_PORT": str(free_port())}))
+    try:
+        with pytest.raises(redis.exceptions.ConnectionError, match="Connection refused"):
+            connections.queue("redis").push_raw("{}", "default")
+    finally:
+        connections.close()
