@@ -68,7 +68,8 @@ def _options_table(params: list[Any], context: Any) -> list[str]:
         else:
             names = ", ".join(f"`{opt}`" for opt in [*param.opts, *param.secondary_opts])
         default = param.get_default(context, call=False)
-        hidden = default is None or default is False or default in ("", ()) or callable(default)
+        unset = getattr(default, "name", None) == "UNSET"  # click >= 8.3's sentinel for "no default"
+        hidden = unset or default is None or default is False or default in ("", ()) or callable(default)
         shown = "" if hidden else f"`{default}`"
         text = (getattr(param, "help", "") or "").replace("|", "\\|").replace("\n", " ")
         rows.append(f"| {names} | {text} | {shown} |")

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import SecretStr
-
 from laravel_queue.config.errors import ConfigError
-from laravel_queue.config.models import DatabaseConnectionConfig
+from laravel_queue.config.models import DatabaseConnectionConfig, SecretStr
 
 URL_DRIVERS = {"mysql": "mysql", "mariadb": "mariadb", "pgsql": "pgsql", "postgres": "pgsql",
                 "postgresql": "pgsql", "sqlite": "sqlite"}

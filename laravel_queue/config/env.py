@@ -7,10 +7,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from laravel_queue.config.dotenv import env_value, read_dotenv
 from laravel_queue.config.errors import ConfigError
+from laravel_queue.config.models import SecretStr
 
 
 class Env:

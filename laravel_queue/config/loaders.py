@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
-
 from laravel_queue import compat
 from laravel_queue.config.db_url import apply_db_url
 from laravel_queue.config.env import Env, merged_environment
@@ -37,6 +35,7 @@ from laravel_queue.config.models import (
     QueueConnectionConfig,
     RedisConfig,
     RedisConnectionConfig,
+    SecretStr,
     Settings,
 )
 

@@ -1,20 +1,87 @@
-"""Laravel's `config()` tree as pydantic models: the parts a queue worker and scheduler read."""
+"""Laravel's `config()` tree as frozen dataclasses: the parts a queue worker and scheduler read.
+
+Plain dataclasses, not pydantic models: building a dozen pydantic models (and pydantic's
+plugin scan) cost 60-100 ms of every command's start (issue 26). The loaders hand every
+field its final type, so there is nothing left to validate; `_Model` keeps the pydantic
+methods callers use (`model_copy(update=...)`, `model_dump(mode="json")`,
+`model_dump_json()`), and `SecretStr` keeps pydantic's: `get_secret_value()`, shown as
+`**********` everywhere else.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from typing import Any, Literal, TypeVar
 
 from laravel_queue import compat
 from laravel_queue.config.errors import ConfigError
 
+_MASK = "**********"
+M = TypeVar("M", bound="_Model")
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class SecretStr:
+    """A secret setting (password, key): its value only through `get_secret_value()`."""
+
+    __slots__ = ("_secret_value",)
+
+    def __init__(self, secret_value: str) -> None:
+        self._secret_value = secret_value
+
+    def get_secret_value(self) -> str:
+        return self._secret_value
+
+    def __str__(self) -> str:
+        return _MASK if self._secret_value else ""
+
+    def __repr__(self) -> str:
+        return f"SecretStr('{self}')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretStr) and other._secret_value == self._secret_value
+
+    def __hash__(self) -> int:
+        return hash(self._secret_value)
+
+    def __len__(self) -> int:
+        return len(self._secret_value)
 
 
+def _dumped(value: Any, as_json: bool) -> Any:
+    if isinstance(value, _Model):
+        return value.model_dump(mode="json" if as_json else "python")
+    if isinstance(value, Mapping):
+        return {key: _dumped(inner, as_json) for key, inner in value.items()}
+    if isinstance(value, tuple | list):
+        items = [_dumped(inner, as_json) for inner in value]
+        return items if as_json else type(value)(items)
+    if as_json and hasattr(value, "get_secret_value"):  # ours, or a pydantic SecretStr given in a test
+        return str(value)
+    if as_json and isinstance(value, Path):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Model:
+    """pydantic's model API, the part the code and its users call."""
+
+    def model_copy(self: M, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> M:
+        return dataclasses.replace(self, **dict(update or {}))
+
+    def model_dump(self, *, mode: str = "python") -> dict[str, Any]:
+        """Fields as a dict (nested settings too); `mode="json"`: secrets masked, paths as text."""
+        return {item.name: _dumped(getattr(self, item.name), mode == "json") for item in dataclasses.fields(self)}
+
+    def model_dump_json(self, *, indent: int | None = None) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=indent)
+
+
+@dataclass(frozen=True, kw_only=True)
 class AppConfig(_Model):
     name: str = "Laravel"
     env: str = "production"
@@ -28,6 +95,7 @@ class AppConfig(_Model):
     maintenance_store: str = "database"
 
 
+@dataclass(frozen=True, kw_only=True)
 class RedisConnectionConfig(_Model):
     name: str
     url: SecretStr | None = None
@@ -42,6 +110,7 @@ class RedisConnectionConfig(_Model):
     read_timeout: float | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class RedisConfig(_Model):
     client: str = "phpredis"
     cluster: str = "redis"
@@ -49,9 +118,10 @@ class RedisConfig(_Model):
     serializer: str | None = None
     compression: str | None = None
     connections: dict[str, RedisConnectionConfig]
-    clusters: dict[str, tuple[RedisConnectionConfig, ...]] = {}
+    clusters: dict[str, tuple[RedisConnectionConfig, ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True)
 class DatabaseConnectionConfig(_Model):
     name: str
     driver: Literal["sqlite", "mysql", "mariadb", "pgsql"]
@@ -73,6 +143,7 @@ class DatabaseConnectionConfig(_Model):
     version: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class QueueConnectionConfig(_Model):
     name: str
     driver: Literal["sync", "database", "redis", "sqs", "null"]
@@ -93,6 +164,7 @@ class QueueConnectionConfig(_Model):
     wait_time: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class FailedConfig(_Model):
     driver: str = "database-uuids"
     database: str | None = None
@@ -105,11 +177,13 @@ class FailedConfig(_Model):
     endpoint: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class BatchingConfig(_Model):
     database: str | None = None
     table: str = "job_batches"
 
 
+@dataclass(frozen=True, kw_only=True)
 class QueueConfig(_Model):
     default: str = "database"
     connections: dict[str, QueueConnectionConfig]
@@ -117,6 +191,7 @@ class QueueConfig(_Model):
     batching: BatchingConfig
 
 
+@dataclass(frozen=True, kw_only=True)
 class CacheStoreConfig(_Model):
     name: str
     driver: Literal["redis", "database", "array", "file", "null", "memcached", "dynamodb"]
@@ -128,6 +203,7 @@ class CacheStoreConfig(_Model):
     prefix: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class CacheConfig(_Model):
     default: str = "database"
     prefix: str = ""
@@ -135,6 +211,7 @@ class CacheConfig(_Model):
     stores: dict[str, CacheStoreConfig]
 
 
+@dataclass(frozen=True, kw_only=True)
 class DatabaseConfig(_Model):
     default: str = "sqlite"
     connections: dict[str, DatabaseConnectionConfig]
@@ -147,6 +224,7 @@ HORIZON_TRIM_DEFAULTS = {  # minutes, config/horizon.php `trim`
 }
 
 
+@dataclass(frozen=True, kw_only=True)
 class HorizonConfig(_Model):
     """`config/horizon.php`, the parts a foreign worker needs (read from env: the file is PHP).
 
@@ -159,11 +237,12 @@ class HorizonConfig(_Model):
     prefix_from_env: bool = False
     use: str = "default"
     installed: bool = False
-    trim: dict[str, int] = Field(default_factory=lambda: dict(HORIZON_TRIM_DEFAULTS))
+    trim: dict[str, int] = field(default_factory=lambda: dict(HORIZON_TRIM_DEFAULTS))
     silenced: tuple[str, ...] = ()
     silenced_tags: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
 class Settings(_Model):
     """Laravel's `config()` tree, the parts a queue worker and scheduler read."""
 
@@ -173,7 +252,7 @@ class Settings(_Model):
     queue: QueueConfig
     database: DatabaseConfig
     cache: CacheConfig
-    horizon: HorizonConfig = HorizonConfig()
+    horizon: HorizonConfig = field(default_factory=lambda: HorizonConfig())
 
     def queue_connection(self, name: str | None = None) -> QueueConnectionConfig:
         name = name or self.queue.default

@@ -1,6 +1,6 @@
 """The configuration API in one import (kept for `from laravel_queue.config.settings import ...`).
 
-The code lives by concept: `models` (the pydantic tree), `env` (reading variables),
+The code lives by concept: `models` (the settings tree), `env` (reading variables),
 `loaders` (each config file's defaults), `db_url` (DB_URL parsing), `errors`.
 """
 
@@ -22,6 +22,7 @@ from laravel_queue.config.models import (
     QueueConnectionConfig,
     RedisConfig,
     RedisConnectionConfig,
+    SecretStr,
     Settings,
     masked,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "QueueConnectionConfig",
     "RedisConfig",
     "RedisConnectionConfig",
+    "SecretStr",
     "Settings",
     "apply_db_url",
     "load_settings",

@@ -31,9 +31,7 @@ from laravel_queue.errors import ServiceConnectionError
 from laravel_queue.job import InvalidPayloadError, Job
 
 if TYPE_CHECKING:
-    from pydantic import SecretStr
-
-    from laravel_queue.config import QueueConnectionConfig
+    from laravel_queue.config import QueueConnectionConfig, SecretStr
     from laravel_queue.resources import Resources
 
 log = logging.getLogger(__name__)
