@@ -1,87 +1,17 @@
-"""Laravel's `config()` tree as frozen dataclasses: the parts a queue worker and scheduler read.
-
-Plain dataclasses, not pydantic models: building a dozen pydantic models (and pydantic's
-plugin scan) cost 60-100 ms of every command's start (issue 26). The loaders hand every
-field its final type, so there is nothing left to validate; `_Model` keeps the pydantic
-methods callers use (`model_copy(update=...)`, `model_dump(mode="json")`,
-`model_dump_json()`), and `SecretStr` keeps pydantic's: `get_secret_value()`, shown as
-`**********` everywhere else.
-"""
+"""Laravel's `config()` tree, the parts a queue worker and scheduler read (see `records`)."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from laravel_queue import compat
 from laravel_queue.config.errors import ConfigError
-
-_MASK = "**********"
-M = TypeVar("M", bound="_Model")
-
-
-class SecretStr:
-    """A secret setting (password, key): its value only through `get_secret_value()`."""
-
-    __slots__ = ("_secret_value",)
-
-    def __init__(self, secret_value: str) -> None:
-        self._secret_value = secret_value
-
-    def get_secret_value(self) -> str:
-        return self._secret_value
-
-    def __str__(self) -> str:
-        return _MASK if self._secret_value else ""
-
-    def __repr__(self) -> str:
-        return f"SecretStr('{self}')"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SecretStr) and other._secret_value == self._secret_value
-
-    def __hash__(self) -> int:
-        return hash(self._secret_value)
-
-    def __len__(self) -> int:
-        return len(self._secret_value)
+from laravel_queue.config.records import Record as _Model
+from laravel_queue.config.records import SecretStr as SecretStr  # re-exported: the settings API
+from laravel_queue.config.records import field
 
 
-def _dumped(value: Any, as_json: bool) -> Any:
-    if isinstance(value, _Model):
-        return value.model_dump(mode="json" if as_json else "python")
-    if isinstance(value, Mapping):
-        return {key: _dumped(inner, as_json) for key, inner in value.items()}
-    if isinstance(value, tuple | list):
-        items = [_dumped(inner, as_json) for inner in value]
-        return items if as_json else type(value)(items)
-    if as_json and hasattr(value, "get_secret_value"):  # ours, or a pydantic SecretStr given in a test
-        return str(value)
-    if as_json and isinstance(value, Path):
-        return str(value)
-    return value
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Model:
-    """pydantic's model API, the part the code and its users call."""
-
-    def model_copy(self: M, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> M:
-        return dataclasses.replace(self, **dict(update or {}))
-
-    def model_dump(self, *, mode: str = "python") -> dict[str, Any]:
-        """Fields as a dict (nested settings too); `mode="json"`: secrets masked, paths as text."""
-        return {item.name: _dumped(getattr(self, item.name), mode == "json") for item in dataclasses.fields(self)}
-
-    def model_dump_json(self, *, indent: int | None = None) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=indent)
-
-
-@dataclass(frozen=True, kw_only=True)
 class AppConfig(_Model):
     name: str = "Laravel"
     env: str = "production"
@@ -95,7 +25,6 @@ class AppConfig(_Model):
     maintenance_store: str = "database"
 
 
-@dataclass(frozen=True, kw_only=True)
 class RedisConnectionConfig(_Model):
     name: str
     url: SecretStr | None = None
@@ -110,7 +39,6 @@ class RedisConnectionConfig(_Model):
     read_timeout: float | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
 class RedisConfig(_Model):
     client: str = "phpredis"
     cluster: str = "redis"
@@ -121,7 +49,6 @@ class RedisConfig(_Model):
     clusters: dict[str, tuple[RedisConnectionConfig, ...]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True)
 class DatabaseConnectionConfig(_Model):
     name: str
     driver: Literal["sqlite", "mysql", "mariadb", "pgsql"]
@@ -143,7 +70,6 @@ class DatabaseConnectionConfig(_Model):
     version: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
 class QueueConnectionConfig(_Model):
     name: str
     driver: Literal["sync", "database", "redis", "sqs", "null"]
@@ -164,7 +90,6 @@ class QueueConnectionConfig(_Model):
     wait_time: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
 class FailedConfig(_Model):
     driver: str = "database-uuids"
     database: str | None = None
@@ -177,13 +102,11 @@ class FailedConfig(_Model):
     endpoint: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
 class BatchingConfig(_Model):
     database: str | None = None
     table: str = "job_batches"
 
 
-@dataclass(frozen=True, kw_only=True)
 class QueueConfig(_Model):
     default: str = "database"
     connections: dict[str, QueueConnectionConfig]
@@ -191,7 +114,6 @@ class QueueConfig(_Model):
     batching: BatchingConfig
 
 
-@dataclass(frozen=True, kw_only=True)
 class CacheStoreConfig(_Model):
     name: str
     driver: Literal["redis", "database", "array", "file", "null", "memcached", "dynamodb"]
@@ -203,7 +125,6 @@ class CacheStoreConfig(_Model):
     prefix: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
 class CacheConfig(_Model):
     default: str = "database"
     prefix: str = ""
@@ -211,7 +132,6 @@ class CacheConfig(_Model):
     stores: dict[str, CacheStoreConfig]
 
 
-@dataclass(frozen=True, kw_only=True)
 class DatabaseConfig(_Model):
     default: str = "sqlite"
     connections: dict[str, DatabaseConnectionConfig]
@@ -224,7 +144,6 @@ HORIZON_TRIM_DEFAULTS = {  # minutes, config/horizon.php `trim`
 }
 
 
-@dataclass(frozen=True, kw_only=True)
 class HorizonConfig(_Model):
     """`config/horizon.php`, the parts a foreign worker needs (read from env: the file is PHP).
 
@@ -242,7 +161,6 @@ class HorizonConfig(_Model):
     silenced_tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
 class Settings(_Model):
     """Laravel's `config()` tree, the parts a queue worker and scheduler read."""
 
