@@ -145,7 +145,7 @@ class Payload(BaseModel):
     `encode()`, which keep unknown keys, key order and untouched values.
     """
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=True, defer_build=True)
 
     uuid: str | None = None
     display_name: str | None = Field(default=None, alias="displayName")

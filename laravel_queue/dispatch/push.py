@@ -42,7 +42,6 @@ class Dispatcher:
         context: Mapping[str, Any] | None = None,
     ) -> str | int | None:
         """See the module-level `dispatch()`."""
-        from laravel_queue.bus import debounce
         from laravel_queue.bus.encryption import Encrypter
 
         conns, registry = self.connections, self.registry
@@ -50,7 +49,9 @@ class Dispatcher:
         encrypter = Encrypter.from_settings(conns.settings) if needs_encrypter(command, registry) else None
         resolved = prepare(command, connection, queue, delay, registry, version)
         public = resolved.public
-        debounce.check_not_unique(str(resolved.obj.class_name), resolved.options)
+        debounce = _debounce_module(resolved.options)
+        if debounce is not None:
+            debounce.check_not_unique(str(resolved.obj.class_name), resolved.options)
         with service_errors():
             unique = unique_lock_for(command, resolved, conns)
             if unique is not None and not unique.lock.acquire():
@@ -66,7 +67,8 @@ class Dispatcher:
                 if compat.unique_lock_has_owner(version):
                     resolved.obj["uniqueLockOwner"] = unique.lock.owner
                 context = unique.context(context, version)
-            debounce.stamp_dispatch(resolved.obj, public, resolved.options, conns)
+            if debounce is not None:
+                debounce.stamp_dispatch(resolved.obj, public, resolved.options, conns)
             payload = with_context(envelope(resolved, encrypter, version), context)
             return self.push_raw(
                 payload,
@@ -181,6 +183,15 @@ def push_raw(
     """Push an envelope. A string is stored verbatim (Laravel's `pushRaw`); a dict or Payload
     first gets the driver's fields (Redis `id`/`attempts`) unless it already has them."""
     return _dispatcher(connections).push_raw(payload, connection=connection, queue=queue, delay=delay)
+
+
+def _debounce_module(options: Any) -> Any:
+    """`bus.debounce` for a debounced job; None otherwise (the module is not on `dispatch`'s start-up path)."""
+    if getattr(options, "debounce_for", None) is None:
+        return None
+    from laravel_queue.bus import debounce
+
+    return debounce
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -52,9 +52,11 @@ class UniqueLock:
 
 def unique_lock_for(command: Any, resolved: Resolved, conns: Resources) -> UniqueLock | None:
     """The lock `UniqueLock::acquire` would take for this command, or None when it is not unique."""
+    options = resolved.options
+    if getattr(options, "unique", None) in (None, False):  # as declared_mode: skip importing bus.unique
+        return None
     from laravel_queue.bus.unique import declared_mode, unique_lock_key
 
-    options = resolved.options
     if declared_mode(options) is None:
         return None
     settings = conns.settings
