@@ -4,11 +4,17 @@ Runs each command N times, alternating between them (so a noisy minute on a shar
 hits every command alike), and prints the median, min and max wall time of each, beside
 artisan's figures measured on the same kind of VM (issue 26: medians of 7, alternating).
 
-    python benchmarks/bench_startup.py [--runs 15] [--redis-port 6379] [--baseline DIR]
+    python benchmarks/bench_startup.py [--runs 15] [--redis-port 6379] [--baseline DIR] [--bytecode]
 
 `--baseline DIR` adds the same commands run from another checkout's `laravel_queue`
 (e.g. `git archive main laravel_queue | tar -x -C DIR`, plus the built `.so` files),
 interleaved with these runs, so a before/after comparison shares the same noise.
+
+`--bytecode` lets Python cache the compiled modules (in a temporary PYTHONPYCACHEPREFIX,
+so no checkout is touched), as an installed package has them. Without it the environment
+decides: where PYTHONDONTWRITEBYTECODE is set (this VM sets it) every start compiles the
+package's own modules again, as PHP's CLI does without opcache, which is how issue 26's
+figures were taken.
 
 Commands: `--help`; `queue:failed` on an empty, migrated SQLite database; `schedule:run`
 with nothing due (a schedule whose only event runs on 1 January); `dispatch` of one job
@@ -46,8 +52,11 @@ def _commands() -> dict[str, list[str]]:
     }
 
 
-def _environment(workdir: Path, redis_port: int, prefix: str) -> dict[str, str]:
+def _environment(workdir: Path, redis_port: int, prefix: str, bytecode: bool) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS_", "QUEUE_", "CACHE_"))}
+    if bytecode:
+        keep.pop("PYTHONDONTWRITEBYTECODE", None)
+        keep["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
     return {
         **keep,
         "DB_CONNECTION": "sqlite",
@@ -74,12 +83,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--redis-port", type=int, default=6379)
     parser.add_argument("--baseline", type=Path, help="another checkout's root, run with PYTHONPATH=DIR")
+    parser.add_argument("--bytecode", action="store_true", help="cache compiled modules, as an installed package")
     args = parser.parse_args()
     prefix = f"bench-startup-{uuid.uuid4().hex[:8]}-"
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "bench_nothing_due.py").write_text(SCHEDULE_MODULE)
-        env = _environment(workdir, args.redis_port, prefix)
+        env = _environment(workdir, args.redis_port, prefix, args.bytecode)
         base = [sys.executable, "-m", "laravel_queue"]
         _timed([*base, "migrate"], env, workdir)
         variants = {"": env}
@@ -95,7 +105,8 @@ def main() -> None:
                 for label, variant_env in variants.items():
                     samples[name + label].append(_timed([*base, *argv], variant_env, workdir))
         _cleanup_redis(args.redis_port, prefix)
-    print(f"start-up, {args.runs} runs each, alternating ({sys.executable} -m laravel_queue)")
+    cached = "cached" if args.bytecode or "PYTHONDONTWRITEBYTECODE" not in os.environ else "compiled on every start"
+    print(f"start-up, {args.runs} runs each, alternating ({sys.executable} -m laravel_queue; bytecode {cached})")
     print(f"{'command':<25} {'median':>8} {'min':>8} {'max':>8}   artisan (issue 26)")
     for name, values in samples.items():
         artisan = ARTISAN_MS.get(name)

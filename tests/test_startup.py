@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -18,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from conftest import free_port
 
+from laravel_queue.cli import app
 from laravel_queue.cli.redis_push import DispatchConnections
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
@@ -96,6 +99,22 @@ def test_dispatch_to_redis_imports_no_redis_py(redis_env: dict[str, str], tmp_pa
     modules = imported_by(["dispatch", "App\\Jobs\\Startup", "--connection", "redis"], redis_env, tmp_path)
     assert loaded(modules, ALWAYS_HEAVY) == []
     assert redis_client.llen(f"{redis_env['REDIS_PREFIX']}queues:default") == 1
+
+
+@pytest.mark.parametrize("command", [[], ["queue:work"], ["dispatch"], ["queue:retry"], ["schedule:run"]])
+def test_help_names_values_by_meaning_not_type(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"<(str|int|float|bool|file|dir|path|list)", result.output), result.output
+    assert not re.search(r"\b(TEXT|INTEGER|FLOAT|BOOLEAN)\b", result.output), result.output
+
+
+def test_help_shows_meaningful_metavars() -> None:
+    work = CliRunner().invoke(app, ["queue:work", "--help"]).output
+    assert "--sleep SECONDS" in work and "--memory MB" in work and "--once " in work
+    assert "--env-file FILE" in work and "Arguments:" in work and "[CONNECTION]" in work
+    dispatch = CliRunner().invoke(app, ["dispatch", "--help"]).output
+    assert "--delay SECONDS" in dispatch and "--connection CONNECTION" in dispatch and "--encrypt " in dispatch
 
 
 # -- the one-shot client pushes what redis-py pushes ----------------------------------------
