@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 _READ_SIZE = 65536
 
 
-class _Fallback(Exception):
-    """The one-shot path cannot serve this connection: use redis-py (nothing was executed)."""
-
-
 class _Script:
     """What `register_script` returns: called as redis-py's `Script(keys=..., args=...)`."""
 
@@ -71,11 +67,8 @@ class OneShotRedis:
         return self._real
 
     def run_script(self, script: _Script, keys: list[Any], args: list[Any]) -> Any:
-        if self._real is None and self._sock is None:
-            try:
-                self._connect()
-            except _Fallback:
-                self._disconnect()
+        if self._real is None and self._sock is None and not self._connect():
+            self._disconnect()
         if self._sock is None:
             return self._through_redis_py(script, keys, args)
         command = ["EVALSHA", script.sha, len(keys), *keys, *args]
@@ -100,15 +93,15 @@ class OneShotRedis:
 
     # -- the socket -------------------------------------------------------------------------
 
-    def _connect(self) -> None:
-        """Connect and make redis-py 8's handshake; `_Fallback` when anything is not as expected."""
+    def _connect(self) -> bool:
+        """Connect and make redis-py 8's handshake; False (nothing executed) when anything is not as expected."""
         import hiredis
 
         params = self._params
         try:
             sock = socket.create_connection((params["host"], params["port"]), params["socket_connect_timeout"])
-        except OSError as exc:
-            raise _Fallback from exc
+        except OSError:
+            return False
         self._sock = sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(params["socket_timeout"])
@@ -118,14 +111,13 @@ class OneShotRedis:
             hello += ["AUTH", params["username"] or "default", params["password"] or ""]
         try:
             if _is_error(self._call(hello)):
-                raise _Fallback
-            if params["db"] and _is_error(self._call(["SELECT", params["db"]])):
-                raise _Fallback
-        except (OSError, ValueError, TypeError) as exc:  # hiredis too old for RESP3 raises ProtocolError
-            raise _Fallback from exc
-        except Exception as exc:
+                return False
+            return not (params["db"] and _is_error(self._call(["SELECT", params["db"]])))
+        except (OSError, ValueError, TypeError):
+            return False
+        except Exception as exc:  # hiredis too old for RESP3 raises its ProtocolError
             if type(exc).__module__.startswith("hiredis"):
-                raise _Fallback from exc
+                return False
             raise
 
     def _call(self, command: list[Any]) -> Any:
