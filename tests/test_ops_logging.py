@@ -138,7 +138,8 @@ def test_a_job_exception_is_one_record_on_the_console(
     push(redis_queue_connections, "Tests\\Boom", maxTries=3)
     result = work(redis_queue_env, "tests.support.worker_jobs", "--backoff", "60")
     assert result.returncode == 0, result.stdout + result.stderr
-    records = [line for line in result.stderr.splitlines() if line.startswith(("DEBUG ", "INFO ", "WARNING ", "ERROR "))]
+    levels = ("DEBUG ", "INFO ", "WARNING ", "ERROR ")
+    records = [line for line in result.stderr.splitlines() if line.startswith(levels)]
     assert records == [
         "ERROR Tests\\Boom failed: RuntimeError: boom",
         "WARNING Tests\\Boom raised an exception and was released: RuntimeError: boom",
