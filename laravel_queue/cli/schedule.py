@@ -7,10 +7,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from laravel_queue.cli.common import argument, command, option, resolve_settings, settings_options
+
+if TYPE_CHECKING:
+    from laravel_queue.schedule.context import ScheduleContext
+    from laravel_queue.schedule.schedule import Schedule
 
 schedule_option = option(
     "--schedule", required=True, metavar="MODULE",
@@ -34,7 +39,7 @@ def _with_command(argv: list[str], command: str) -> list[str]:
 
 
 @contextmanager
-def _scheduler(schedule: str, env_file: Path | None, app: Path | None) -> Iterator[tuple]:
+def _scheduler(schedule: str, env_file: Path | None, app: Path | None) -> Iterator[tuple[Schedule, ScheduleContext]]:
     from laravel_queue.cli.boundary import describe
     from laravel_queue.connections import Connections
     from laravel_queue.errors import ConfigurationError, JobImportError
