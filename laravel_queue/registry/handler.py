@@ -98,6 +98,7 @@ def _positional_count(fn: Callable[..., Any]) -> int | None:
 
 
 def check_failed_hook(hook: FailedHook) -> None:
+    """A failure hook takes `(exc)` or `(job, command, exc)`; anything else fails when registered."""
     check_runnable(hook, "the failed hook")
     if not callable(hook):
         raise TypeError(f"failed hook must be callable, got {hook!r}")
@@ -106,6 +107,7 @@ def check_failed_hook(hook: FailedHook) -> None:
 
 
 def call_failed_hook(hook: FailedHook, job: Job, command: Any, exc: BaseException | None) -> Any:
+    """The hook with the arguments it asked for; a coroutine for an async hook."""
     if _positional_count(hook) == 1:
         return hook(exc)
     return hook(job, command, exc)
