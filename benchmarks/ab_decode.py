@@ -6,7 +6,9 @@ the same payload, in turn, under the same background load; the per-call medians 
 rounds are compared. Payloads: the real Laravel commands in fixtures/laravel/redis and the
 synthetic 1 KB / 100 KB commands of bench_codec.py. The C extension is not involved.
 
-    .venv/bin/python -m benchmarks.ab_decode /tmp/before . --rounds 15
+    .venv/bin/python -m benchmarks.ab_decode /tmp/before . --rounds 15 [--batch-seconds 0.02]
+
+An A/A run (the same checkout twice) shows the noise floor of the machine at that moment.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -61,6 +64,7 @@ def main() -> None:
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path, nargs="?", default=Path("."))
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--batch-seconds", type=float, default=0.02, help="length of one timed batch")
     args = parser.parse_args()
 
     before = load_decoder(args.before, "ab_before_php")
@@ -74,7 +78,7 @@ def main() -> None:
     ratios = []
     for name, raw in payloads.items():
         assert repr(before(raw)) == repr(after(raw)).replace("ab_after_php", "ab_before_php")
-        t_before, t_after = interleaved([lambda: before(raw), lambda: after(raw)], args.rounds, 0.02)
+        t_before, t_after = interleaved([partial(before, raw), partial(after, raw)], args.rounds, args.batch_seconds)
         ratios.append(t_after / t_before)
         print(f"| {name} | {len(raw):,} B | {fmt_time(t_before)} | {fmt_time(t_after)} | {t_after / t_before:.3f} |")
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
