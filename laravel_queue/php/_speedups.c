@@ -1,7 +1,7 @@
 /*
  * Compiled fast path of the PHP serialization codec.
  *
- * This file mirrors _decode.py and _encode.py token for token (same checks in
+ * This file mirrors _decode.py, _tokens.py and _encode.py token for token (same checks in
  * the same order, same error messages and offsets); the Python modules are the
  * reference. Both are iterative: no C or Python recursion, so nesting depth is
  * bounded only by max_depth. Decoding never imports or calls anything named in
@@ -1115,7 +1115,7 @@ fail:
 static PyObject *
 unicode_input_error(PyObject *data)
 {
-    /* Mirror _decode._to_bytes: byte offset of the first unencodable character. */
+    /* Mirror _tokens.to_bytes: byte offset of the first unencodable character. */
     PyObject *type, *exc, *tb;
     PyErr_Fetch(&type, &exc, &tb);
     PyErr_NormalizeException(&type, &exc, &tb);

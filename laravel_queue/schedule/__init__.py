@@ -6,8 +6,9 @@
     schedule.command("inspire").hourly()
 """
 
+from laravel_queue.schedule.callback_event import CallbackEvent, JobEvent
 from laravel_queue.schedule.context import ScheduleContext
-from laravel_queue.schedule.event import CallbackEvent, Event, JobEvent, ScheduleError
+from laravel_queue.schedule.event import Event, ScheduleError
 from laravel_queue.schedule.loader import ScheduleLoadError, load_schedule
 from laravel_queue.schedule.runner import ScheduleRunner
 from laravel_queue.schedule.schedule import Schedule

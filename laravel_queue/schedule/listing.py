@@ -6,7 +6,8 @@ import re
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from laravel_queue.schedule.event import CallbackEvent, Event, JobEvent
+from laravel_queue.schedule.callback_event import CallbackEvent, JobEvent
+from laravel_queue.schedule.event import Event
 from laravel_queue.schedule.output import diff_for_humans
 from laravel_queue.schedule.timing import is_due, next_due, next_repeat
 

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from laravel_queue.errors import JobOutcomeError
+from laravel_queue.schedule.callback_event import CallbackEvent
 from laravel_queue.schedule.context import INTERRUPT_KEY
-from laravel_queue.schedule.event import CallbackEvent, Event
+from laravel_queue.schedule.event import Event
 from laravel_queue.schedule.output import Console
 
 if TYPE_CHECKING:

@@ -14,13 +14,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from laravel_queue.schedule.callback_event import CallbackEvent, JobEvent
 from laravel_queue.schedule.commands import (
     Parameters,
     find_php_binary,
     format_command_string,
     with_parameters,
 )
-from laravel_queue.schedule.event import CallbackEvent, Event, JobEvent
+from laravel_queue.schedule.event import Event
 from laravel_queue.schedule.timing import UTC, zone
 
 if TYPE_CHECKING:

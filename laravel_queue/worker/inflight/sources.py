@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -32,9 +33,20 @@ T = TypeVar("T")
 MAX_BATCH = 64
 """Most reservations one round trip asks for (a pipeline of this many pop scripts)."""
 
+POP_BATCH_SECONDS = 0.05
+"""Longest a one-job-per-call driver (database, SQS) keeps collecting a batch of pops.
+
+Every job popped is reserved from that moment (retry_after, SQS's visibility timeout)
+but starts only when the batch is handed over, so on a slow backend fifty single pops
+could outlast a short retry_after and let the first jobs be reserved again. Returning
+what was popped after this long starts them; the next round pops the rest."""
+
 
 class JobSource:
     """Reserve up to `count` jobs in queue-priority order; delete finished ones (acks)."""
+
+    cut_short = False
+    """The last pop stopped at its time budget (POP_BATCH_SECONDS), so more jobs may be waiting."""
 
     async def pop(self, queues: list[str], count: int, acks: list[Job]) -> list[Job]:
         raise NotImplementedError
@@ -230,14 +242,19 @@ class ThreadedSource(JobSource):
             self.queue.flush_acks(acks[1:])
         ack = acks[0] if acks else None
         jobs: list[Job] = []
+        hand_over_at = time.monotonic() + POP_BATCH_SECONDS
+        self.cut_short = False
         for index, name in enumerate(queues):
-            while len(jobs) < count:
+            while len(jobs) < count and not (jobs and time.monotonic() >= hand_over_at):
                 job = self.queue.pop(name, index, ack=ack)
                 ack = None
                 if job is None:
                     break
                 jobs.append(job)
             if len(jobs) >= count:
+                break
+            if jobs and time.monotonic() >= hand_over_at:
+                self.cut_short = True
                 break
         if ack is not None:
             self.queue.flush_acks([ack])

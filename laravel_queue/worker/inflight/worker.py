@@ -29,6 +29,13 @@ from laravel_queue.worker.worker import Worker
 
 log = logging.getLogger("laravel_queue.worker")
 
+ACK_DELAY_SECONDS = 0.05
+"""Longest a finished job's delete waits to ride on the next pop before it is sent on its own.
+
+A delete held past retry_after (on SQS, the visibility timeout) lets the finished job be
+reserved again, which Laravel's worker, deleting at once, never does; the short window
+still lets a busy worker batch its deletes with its pops."""
+
 
 class InFlightWorker:
     """Drives a sync `Worker`'s rules with up to `in_flight` jobs at once on one event loop."""
@@ -44,6 +51,9 @@ class InFlightWorker:
         self._started = 0.0
         self._jobs_started = 0
         self._found_nothing = False
+        self._ack_flush: asyncio.TimerHandle | None = None
+        self._ack_flush_tasks: set[asyncio.Task[None]] = set()
+        self._ack_target: tuple[JobSource, JobRunner] | None = None
 
     def daemon(self, connection_name: str | None, queues: list[str]) -> int:
         """Work until a stop condition, then let the in-flight jobs finish; Laravel's exit status."""
@@ -59,6 +69,7 @@ class InFlightWorker:
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._install_signal_handlers()
+        self._ack_target = (source, runner)
         source.attach(asyncio.get_running_loop())
         watch.start(asyncio.get_running_loop(), runner)
         try:
@@ -67,6 +78,10 @@ class InFlightWorker:
         finally:
             if self._tasks:
                 await asyncio.wait(set(self._tasks))
+            if self._ack_flush is not None:
+                self._ack_flush.cancel()
+            if self._ack_flush_tasks:
+                await asyncio.wait(set(self._ack_flush_tasks))
             await self._flush(source, runner)
             worker.output.flush()
             watch.stop()
@@ -98,7 +113,7 @@ class InFlightWorker:
             self._found_nothing = False
             return None
         worker.output.flush()  # this round's RUNNING/DONE lines, one write
-        if await self._wait_for_slots():
+        if not source.cut_short and await self._wait_for_slots():
             return None  # time passed: the stop checks come first again
         free = self.in_flight - len(self._tasks)
         if options.max_jobs:
@@ -161,11 +176,27 @@ class InFlightWorker:
         """A job is done: its slot is free and its delete should ride the next pop soon, so an
         idle wait ends now instead of after --sleep."""
         self._tasks.discard(task)
+        self._schedule_ack_flush()
         self._wake_up()
         if self._slot_freed is not None:
             self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("in-flight job task crashed: %r", task.exception())
+
+    def _schedule_ack_flush(self) -> None:
+        """Send the finished jobs' deletes within ACK_DELAY_SECONDS unless a pop takes them first."""
+        if self._ack_target is None or self._ack_flush is not None or not self._ack_target[1].acks:
+            return
+        source, runner = self._ack_target
+
+        def flush_now() -> None:
+            self._ack_flush = None
+            if runner.acks:
+                task = asyncio.get_running_loop().create_task(self._flush(source, runner))
+                self._ack_flush_tasks.add(task)
+                task.add_done_callback(self._ack_flush_tasks.discard)
+
+        self._ack_flush = asyncio.get_running_loop().call_later(ACK_DELAY_SECONDS, flush_now)
 
     async def _flush(self, source: JobSource, runner: JobRunner) -> None:
         acks, runner.acks = runner.acks, []
