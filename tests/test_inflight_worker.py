@@ -277,3 +277,44 @@ def test_sqs_long_polling_in_flight_runs_each_job_once(
         assert _numbers(_done(log)) == list(range(20))
     finally:
         connections.close()
+
+
+def test_idle_in_flight_worker_is_woken_by_a_push_long_before_its_sleep(
+    redis_run: tuple[dict[str, str], Connections],
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    """With `--sleep 30` a sleeping worker would start a pushed job after up to 30 s; the push
+    wait (drivers/wake.py, on the source's wait thread) starts it at once, also while a long job
+    holds a slot. The bounds are behavioural, not speed targets (BENCHMARKS.md has the figure)."""
+    env, connections = redis_run
+    log = tmp_path / "jobs.log"
+    worker = spawn_worker(env, "--in-flight", "4", "--sleep", "30", jobs=JOBS)
+    push(connections, "Tests\\Async\\Record", {"log": str(log), "n": 0})
+    wait_for(lambda: len(_done(log)) == 1, timeout=20, what=f"the first job:\n{worker.text()}")
+    push(connections, "Tests\\Async\\StallFirst", {"log": str(log), "n": "long", "seconds": 60})
+    wait_for(lambda: "start long" in " ".join(log_lines(log)), timeout=15, what="the long job to start")
+    for n in (1, 2, 3):
+        time.sleep(0.3)  # back in the idle wait
+        pushed = time.monotonic()
+        push(connections, "Tests\\Async\\Record", {"log": str(log), "n": n})
+        wait_for(lambda n=n: len(_done(log)) == n + 1, timeout=15, what=f"job {n} before the 30 s sleep ends")
+        assert time.monotonic() - pushed < 15
+    assert worker.alive()
+
+
+def test_stop_is_prompt_while_the_in_flight_worker_waits_for_a_push(
+    redis_run: tuple[dict[str, str], Connections],
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    env, connections = redis_run
+    log = tmp_path / "jobs.log"
+    worker = spawn_worker(env, "--in-flight", "4", "--sleep", "30", jobs=JOBS)
+    push(connections, "Tests\\Async\\Record", {"log": str(log), "n": 0})
+    wait_for(lambda: len(_done(log)) == 1, timeout=20, what=f"the first job:\n{worker.text()}")
+    time.sleep(0.3)  # into the idle wait
+    stopping = time.monotonic()
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.proc.wait(15) == 0
+    assert time.monotonic() - stopping < 15
