@@ -223,7 +223,8 @@ class InFlightWorker:
         is picked up by the next idle call, so a push it saw is not lost.
         """
         seconds = self.worker.options.sleep
-        wait = push_wait_for(queue) if seconds > 0 and queues else None
+        # where the driver does its I/O: a driver may look its wait up on its own connection
+        wait = await source.run(push_wait_for, queue) if seconds > 0 and queues else None
         if wait is None or (self._tasks and not source.waits_beside_jobs):
             await self._until_woken(seconds)
             return
