@@ -22,16 +22,24 @@ class RedisUnavailableError(ServiceConnectionError, ConnectionError):
     hint = "check REDIS_HOST / REDIS_PORT (or REDIS_URL) and that Redis is running"
 
 
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """Re-raise a Redis connection failure inside the block as `RedisUnavailableError`.
+def redis_unavailable(exc: BaseException) -> RedisUnavailableError | None:
+    """`exc` as a `RedisUnavailableError` when it is redis-py's connection or timeout error.
 
     redis-py is not imported for this (it pulls in asyncio, ssl and more, ~90 ms at every
     start): an exception can only be one of its classes once it has been imported."""
+    redis_errors = sys.modules.get("redis.exceptions")
+    if redis_errors is not None and isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+        return RedisUnavailableError(f"cannot reach Redis: {exc}")
+    return None
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Re-raise a Redis connection failure inside the block as `RedisUnavailableError`."""
     try:
         yield
     except Exception as exc:
-        redis_errors = sys.modules.get("redis.exceptions")
-        if redis_errors is not None and isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
-            raise RedisUnavailableError(f"cannot reach Redis: {exc}") from exc
+        error = redis_unavailable(exc)
+        if error is not None:
+            raise error from exc
         raise

@@ -131,6 +131,23 @@ def test_log_format_json_writes_one_object_per_line(
     assert "FAIL" in result.stdout  # the console's job lines are unchanged
 
 
+def test_a_job_exception_is_one_record_on_the_console(
+    redis_queue_env: dict[str, str], redis_queue_connections: Connections
+) -> None:
+    push(redis_queue_connections, "Tests\\Boom", maxTries=1)
+    push(redis_queue_connections, "Tests\\Boom", maxTries=3)
+    result = work(redis_queue_env, "tests.support.worker_jobs", "--backoff", "60")
+    assert result.returncode == 0, result.stdout + result.stderr
+    levels = ("DEBUG ", "INFO ", "WARNING ", "ERROR ")
+    records = [line for line in result.stderr.splitlines() if line.startswith(levels)]
+    assert records == [
+        "ERROR Tests\\Boom failed: RuntimeError: boom",
+        "WARNING Tests\\Boom raised an exception and was released: RuntimeError: boom",
+    ]
+    assert result.stderr.count('raise RuntimeError("boom")') == 2  # each record keeps its traceback
+    assert result.stdout.count("FAIL") == 2
+
+
 class _SentryIntake(BaseHTTPRequestHandler):
     """Sentry's envelope endpoint: keeps every item the SDK posts."""
 

@@ -22,12 +22,25 @@ from laravel_queue.cli.config_cmd import config_show
 class _Application(TyperGroup):
     """The root group: every run goes through `boundary.run`, under `main()` and in tests alike."""
 
-    def main(self, args: Sequence[str] | None = None, *pos: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         from laravel_queue.cli.boundary import run
 
         argv = list(sys.argv[1:] if args is None else args)
-        extra.setdefault("prog_name", "laravel-queue")
-        code = run(lambda: super(_Application, self).main(argv, *pos, standalone_mode=False, **extra), argv)
+        name = prog_name or "laravel-queue"
+        code = run(
+            lambda: super(_Application, self).main(
+                argv, name, complete_var, standalone_mode=False, windows_expand_args=windows_expand_args, **extra
+            ),
+            argv,
+        )
         if standalone_mode:
             sys.exit(code)
         return code

@@ -4,9 +4,10 @@
 package's exception tree in `laravel_queue.errors`) is printed as one line on stderr,
 plus its hint, with exit status 2 for wrong input (configuration, options, job modules)
 and 1 for the environment (a service down, tables missing); click's usage errors (bad
-option values) become one line with status 2. `user_error_from` also recognises the existing exception classes
-that mean "wrong input or environment" (configuration, Redis/database/SQS unreachable,
-missing tables) while they still derive from builtins; a bare ValueError is never one.
+option values) become one line with status 2. Besides the tree, `user_error_from` knows by
+type the client libraries' "cannot reach" errors that got past the drivers (redis-py,
+botocore) and a `DatabaseError` whose text says the database is unreachable, unmigrated or
+misconfigured; a bare ValueError is never one.
 With `-v`/`--verbose` the traceback is printed above the line.
 """
 
@@ -15,17 +16,21 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
 from laravel_queue.errors import ConfigurationError, JobImportError, ServiceConnectionError, UserError
 
+if TYPE_CHECKING:
+    from typer._click.exceptions import ClickException
+
+    from laravel_queue.db.errors import DatabaseError
+
 MIGRATE_HINT = "Run `laravel-queue migrate` to create the queue tables (or `php artisan migrate` in the Laravel app)."
 _VERBOSE_FLAGS = {"-v", "-vv", "-vvv", "--verbose"}
 _UNREACHABLE = ("cannot connect", "directory does not exist", "access denied", "unknown database", "authentication")
 _MISCONFIGURED = ("unsupported sqlite setting", "db_transaction_mode must be", "invalid db_charset", "is not supported")
-_AWS_ERRORS = {"botocore.exceptions.BotoCoreError", "botocore.exceptions.ClientError"}
 
 
 def wants_traceback(args: Sequence[str]) -> bool:
@@ -38,44 +43,41 @@ def wants_traceback(args: Sequence[str]) -> bool:
     return False
 
 
-def _classes(exc: BaseException) -> set[str]:
-    return {f"{cls.__module__}.{cls.__qualname__}" for cls in type(exc).__mro__}
-
-
-def _database_error(exc: BaseException, names: set[str]) -> UserError | None:
+def _database_error(exc: DatabaseError) -> UserError | None:
     """A database that cannot be reached or lacks its tables; any other SQL error is a bug."""
-    if "laravel_queue.db.errors.DatabaseError" not in names:
-        return None
     text = f"{exc} {exc.__cause__ or ''}".lower()
     if "no such table" in text or (("table" in text or "relation" in text) and "exist" in text):
         error: UserError = ServiceConnectionError(f"Database: {exc}")
         error.hint = MIGRATE_HINT
         return error
-    if "laravel_queue.db.errors.LostConnectionError" in names or any(marker in text for marker in _UNREACHABLE):
+    if any(marker in text for marker in _UNREACHABLE):
         return ServiceConnectionError(f"Database: {exc}")
     if any(marker in text for marker in _MISCONFIGURED):  # DB_* values the driver refuses
         return ConfigurationError(f"Database: {exc}")
     return None
 
 
+def _aws_error(exc: BaseException) -> UserError | None:
+    """A botocore failure outside the SQS/DynamoDB drivers' own translation (`aws_errors`).
+
+    botocore is only looked up, not imported: an exception can only be one of its classes
+    once it has been imported."""
+    botocore_errors = sys.modules.get("botocore.exceptions")
+    if botocore_errors is not None and isinstance(exc, (botocore_errors.BotoCoreError, botocore_errors.ClientError)):
+        return ServiceConnectionError(f"AWS: {exc}")
+    return None
+
+
 def user_error_from(exc: BaseException) -> UserError | None:
     """`exc` as a UserError when it means wrong input or environment; None for a bug."""
+    from laravel_queue.db.errors import DatabaseError
+    from laravel_queue.service_errors import redis_unavailable
+
     if isinstance(exc, UserError):
         return exc
-    names = _classes(exc)
-    if names & {"laravel_queue.config.errors.ConfigError", "laravel_queue.config.dotenv.DotenvError"}:
-        return ConfigurationError(str(exc))
-    if names & {"laravel_queue.dispatch.command.DispatchError", "laravel_queue.schedule.event.ScheduleError"}:
-        return ConfigurationError(str(exc))
-    if "laravel_queue.schedule.loader.ScheduleLoadError" in names:
-        return JobImportError(str(exc))
-    if "redis.exceptions.ConnectionError" in names or "redis.exceptions.TimeoutError" in names:
-        return ServiceConnectionError(f"Redis: {exc}")
-    if "laravel_queue.drivers.sqs.SqsQueueError" in names:
-        return ServiceConnectionError(str(exc))
-    if names & _AWS_ERRORS:
-        return ServiceConnectionError(f"AWS: {exc}")
-    return _database_error(exc, names)
+    if isinstance(exc, DatabaseError):
+        return _database_error(exc)
+    return redis_unavailable(exc) or _aws_error(exc)
 
 
 def describe(exc: BaseException) -> str:
@@ -100,12 +102,17 @@ def report(error: UserError, *, stream: Any = None) -> None:
     out.flush()
 
 
-def _click_exceptions() -> Any:
-    try:  # typer >= 0.20 ships its own copy of click
-        from typer._click import exceptions
-    except ImportError:
-        from click import exceptions
-    return exceptions
+def _click_exceptions() -> tuple[type[ClickException], type[ClickException] | None]:
+    """click's base exception and `NoArgsIsHelpError` (None before click 8.2), from the copy
+    of click typer raises: its own since typer 0.20, click itself before."""
+    try:
+        from typer._click import exceptions as bundled
+    except ImportError:  # typer < 0.20: click's classes, whose API typer's copy keeps
+        import click.exceptions as click_exceptions
+
+        no_args_is_help = getattr(click_exceptions, "NoArgsIsHelpError", None)
+        return cast("type[ClickException]", click_exceptions.ClickException), no_args_is_help
+    return bundled.ClickException, bundled.NoArgsIsHelpError
 
 
 def exit_code_for(error: UserError) -> int:
@@ -115,12 +122,12 @@ def exit_code_for(error: UserError) -> int:
 
 def run(invoke: Callable[[], Any], args: Sequence[str]) -> int:
     """Run the app in click's non-standalone mode and turn its outcome into an exit status."""
-    click_exceptions = _click_exceptions()
+    click_exception, no_args_is_help = _click_exceptions()
     verbose = wants_traceback(args)
     try:
         result = invoke()
-    except click_exceptions.ClickException as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":
+    except click_exception as exc:
+        if no_args_is_help is not None and isinstance(exc, no_args_is_help):
             exc.show()
             return 0
         if verbose:
@@ -143,7 +150,7 @@ def run(invoke: Callable[[], Any], args: Sequence[str]) -> int:
     return result if isinstance(result, int) else 0
 
 
-def _usage_error(exc: Any) -> UserError:
+def _usage_error(exc: ClickException) -> UserError:
     """click's message on one line, naming the command to ask for help."""
     error = ConfigurationError(" ".join(exc.format_message().split()))
     context = getattr(exc, "ctx", None)

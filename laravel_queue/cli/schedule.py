@@ -7,11 +7,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from laravel_queue.cli.common import AppOption, EnvFileOption, resolve_settings
+
+if TYPE_CHECKING:
+    from laravel_queue.schedule.context import ScheduleContext
+    from laravel_queue.schedule.schedule import Schedule
 
 ScheduleOption = Annotated[
     str,
@@ -37,7 +41,7 @@ def _with_command(argv: list[str], command: str) -> list[str]:
 
 
 @contextmanager
-def _scheduler(schedule: str, env_file: Path | None, app: Path | None) -> Iterator[tuple]:
+def _scheduler(schedule: str, env_file: Path | None, app: Path | None) -> Iterator[tuple[Schedule, ScheduleContext]]:
     from laravel_queue.cli.boundary import describe
     from laravel_queue.connections import Connections
     from laravel_queue.errors import ConfigurationError, JobImportError

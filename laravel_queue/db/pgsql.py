@@ -1,8 +1,11 @@
-"""PostgreSQL through psycopg 3: several statements per round trip in pipeline mode."""
+"""PostgreSQL through psycopg 3: several statements per round trip in pipeline mode, and a
+session of its own for LISTEN (`PostgresListener`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from laravel_queue.db.engine import Engine, Params, Statement, _to_format_style
@@ -88,3 +91,74 @@ class PostgresEngine(Engine):
         if isinstance(exc, errors.UndefinedTable):
             return MissingTableError
         return DatabaseError
+
+
+class PostgresListener:
+    """A session of its own for LISTEN, listening only while a worker waits.
+
+    Its own: the worker's connection is shared (cache store, batches) and may be inside a
+    transaction, where a notification is held until the COMMIT. Only while waiting: a
+    session that listens but does not read holds back the server's notification queue for
+    every session of the cluster (NOTIFY fails once it fills), as a busy worker would."""
+
+    def __init__(self, engine: PostgresEngine) -> None:
+        self._engine = engine
+        self._conn: Any = None
+
+    @staticmethod
+    def supported() -> bool:
+        """psycopg 3.2+: `notifies()` takes a timeout (3.1's blocks until a notification)."""
+        import psycopg
+
+        return "timeout" in inspect.signature(psycopg.Connection.notifies).parameters
+
+    def listen(self, channel: str, probe: str, params: Params) -> Any:
+        """LISTEN on `channel`, then run `probe` in the same round trip (a SELECT that tells
+        whether anything arrived before the LISTEN took effect); its first value, or None."""
+        quoted = '"' + channel.replace('"', '""') + '"'
+        conn = self._connection()
+        with self._classified(), conn.pipeline():
+            conn.execute(f"LISTEN {quoted}")
+            found = conn.execute(_to_format_style(probe), tuple(params))
+        row = found.fetchone()
+        return None if row is None else next(iter(row.values()))
+
+    def wait(self, seconds: float) -> list[str]:
+        """Payloads of the notifications received within `seconds` (returns at the first)."""
+        with self._classified():
+            return [notify.payload for notify in self._connection().notifies(timeout=seconds, stop_after=1)]
+
+    def unlisten(self) -> None:
+        """Stop listening and forget what arrived meanwhile; never raises (closing the session
+        ends its LISTEN too)."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute("UNLISTEN *")
+            for _ in self._conn.notifies(timeout=0):
+                pass
+        except Exception:
+            self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._engine.close(self._conn)
+            self._conn = None
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            with self._classified():
+                self._conn = self._engine.connect()
+        return self._conn
+
+    @contextmanager
+    def _classified(self) -> Iterator[None]:
+        """Driver errors as DatabaseError kinds; the session is closed after any of them."""
+        try:
+            yield
+        except Exception as exc:
+            kind = self._engine.classify(exc, self._conn)
+            if kind is None:
+                raise
+            self.close()
+            raise kind(f"[{self._engine.cfg.name}] LISTEN session: {exc}") from exc

@@ -13,22 +13,25 @@ worker iteration is one round trip instead of two (MGET + EVALSHA).
 Connection errors (`redis.exceptions.ConnectionError` / `TimeoutError`) propagate to
 the worker; the pop script is atomic, so a job is either still listed or reserved
 (and comes back after `retry_after`), never lost.
+
+Beside it: `redis_keys` (the key names), `redis_scripts` (the Lua), `redis_control` (the
+restart and pause keys the pop reads), `redis_transport` (the hot-path socket), `redis_job`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from laravel_queue import compat
 from laravel_queue.drivers import redis_scripts
 from laravel_queue.drivers.base import ControlledPop, Queue
+from laravel_queue.drivers.redis_control import ControlKeys, control_keys_for, scripts_keep_db
 from laravel_queue.drivers.redis_job import RedisJob
-from laravel_queue.drivers.redis_transport import HotPathConnection
+from laravel_queue.drivers.redis_keys import QueueKeys, has_hash_tag
+from laravel_queue.drivers.redis_transport import HotPathConnection, shrink_reader
 from laravel_queue.job import Job
 from laravel_queue.redis_client import is_cluster, redis_key_prefix
 from laravel_queue.support import str_random
@@ -38,55 +41,7 @@ if TYPE_CHECKING:
     from laravel_queue.config.settings import QueueConnectionConfig
     from laravel_queue.resources import Resources
 
-log = logging.getLogger("laravel_queue.redis")
-
-# What identifies one server for a redis-py client (TCP or unix socket).
-_SERVER_FIELDS = ("host", "port", "path", "username")
-
-
-@dataclass(frozen=True)
-class ControlKeys:
-    """The worker's restart and pause keys as physical names on the cache database.
-
-    Built by `RedisQueue.control_keys`, only when `pop_with_control` can read them.
-    Values are RedisStore's stored bytes.
-    """
-
-    cache_db: int
-    restart: str
-    paused: Mapping[str, str]  # queue name -> its paused key
-    pause_all: str | None = None  # Laravel 13's global paused key, read after the queue's
-
-    def encode(self, value: Any) -> bytes:
-        from laravel_queue.cache.redis import encode_value
-
-        return encode_value(value)
-
-    def decode(self, raw: bytes | None) -> Any:
-        from laravel_queue.cache.redis import decode_value
-
-        return decode_value(raw)
-
-
-def has_hash_tag(name: str) -> bool:
-    """Redis Cluster's rule: a `{...}` with something inside decides the slot."""
-    start = name.find("{")
-    end = name.find("}", start + 1) if start >= 0 else -1
-    return end > start + 1
-
-
-class _QueueKeys:
-    """The four physical keys of one queue name."""
-
-    __slots__ = ("delayed", "name", "notify", "queue", "reserved")
-
-    def __init__(self, prefix: str, name: str, hash_tag: bool = False) -> None:
-        self.name = name
-        tagged = f"{{{name}}}" if hash_tag and not has_hash_tag(name) else name
-        self.queue = f"{prefix}queues:{tagged}"
-        self.delayed = f"{self.queue}:delayed"
-        self.reserved = f"{self.queue}:reserved"
-        self.notify = f"{self.queue}:notify"
+__all__ = ["ControlKeys", "RedisJob", "RedisQueue", "has_hash_tag"]
 
 
 class RedisQueue(Queue):
@@ -115,7 +70,7 @@ class RedisQueue(Queue):
         self.clock = clock
         self._cluster = is_cluster(client)
         self._hash_tag_keys = hash_tag_keys and self._cluster
-        self._keys: dict[str, _QueueKeys] = {}
+        self._keys: dict[str, QueueKeys] = {}
         self._secondary_queue_had_job = False
         self._push = client.register_script(redis_scripts.PUSH)
         self._later = client.register_script(redis_scripts.LATER)
@@ -143,11 +98,11 @@ class RedisQueue(Queue):
             hash_tag_keys=compat.cluster_queue_keys_hash_tagged(connections.settings.laravel_version),
         )
 
-    def keys(self, queue: str | None = None) -> _QueueKeys:
+    def keys(self, queue: str | None = None) -> QueueKeys:
         name = self.get_queue(queue)
         keys = self._keys.get(name)
         if keys is None:
-            keys = self._keys[name] = _QueueKeys(self.prefix, name, self._hash_tag_keys)
+            keys = self._keys[name] = QueueKeys(self.prefix, name, self._hash_tag_keys)
         return keys
 
     def now(self) -> int:
@@ -240,39 +195,26 @@ class RedisQueue(Queue):
         host/port or socket, same user; any database), no cluster, and Redis >= 7.0, where
         SELECT inside a script leaves the calling connection's database unchanged.
         """
-        from laravel_queue.cache.redis import RedisStore
-
-        if not isinstance(store, RedisStore) or self._cluster or is_cluster(store.client):
-            return None
-        ours = self.client.connection_pool.connection_kwargs
-        theirs = store.client.connection_pool.connection_kwargs
-        if any(ours.get(field) != theirs.get(field) for field in _SERVER_FIELDS):
-            return None
-        if not self._server_scripts_keep_db():
-            return None
-        return ControlKeys(
-            cache_db=int(theirs.get("db") or 0),
-            restart=store.key(restart_key),
-            paused={queue: store.key(key) for queue, key in paused_keys.items()},
-            pause_all=None if pause_all_key is None else store.key(pause_all_key),
+        return control_keys_for(
+            self.client,
+            store,
+            restart_key=restart_key,
+            paused_keys=paused_keys,
+            pause_all_key=pause_all_key,
+            scripts_keep_db=self._server_scripts_keep_db,
         )
 
     def _server_scripts_keep_db(self) -> bool:
-        """Redis >= 7.0 (asked once): before 7.0 a SELECT in a script leaked to the connection."""
+        """Redis >= 7.0, asked once per queue."""
         if self._scripts_keep_db is None:
-            try:
-                version = str(self.client.info("server").get("redis_version", "0"))
-                self._scripts_keep_db = compat.redis_scripts_keep_db(version)
-            except Exception as exc:  # INFO denied or unreachable: keep the plain path
-                log.info("Redis version unknown (%s); restart/pause keys read separately", exc)
-                self._scripts_keep_db = False
+            self._scripts_keep_db = scripts_keep_db(self.client)
         return self._scripts_keep_db
 
     def _db(self) -> int:
         return int(self.client.connection_pool.connection_kwargs.get("db") or 0)
 
     def _finish_pop(
-        self, keys: _QueueKeys, index: int, raw: bytes | None, reserved: bytes | None, attempts: int | None
+        self, keys: QueueKeys, index: int, raw: bytes | None, reserved: bytes | None, attempts: int | None
     ) -> RedisJob | None:
         """Laravel's BLPOP retry on the first queue, the secondary-queue flag, and the job."""
         block = not self._secondary_queue_had_job and index == 0
@@ -296,7 +238,7 @@ class RedisQueue(Queue):
         now = self.now()
         return [now + (self.retry_after or 0), now, self.migration_batch_size, migrate]
 
-    def _attach_ack(self, ack: Job, keys: _QueueKeys, script_keys: list[str], args: list[Any]) -> None:
+    def _attach_ack(self, ack: Job, keys: QueueKeys, script_keys: list[str], args: list[Any]) -> None:
         """Add the ack's ZREM to this pop, or run it first when it cannot ride along."""
         if not isinstance(ack, RedisJob) or ack.driver is not self:
             ack._delete_from_backend()
@@ -376,20 +318,9 @@ class RedisQueue(Queue):
 
     def release_read_buffers(self) -> None:
         """Free the hiredis buffers that keep the last (huge) reply until the connection's next read."""
-        _shrink_reader(self._hot._reader)
+        self._hot.release_read_buffer()
         for connection in list(getattr(self.client.connection_pool, "_available_connections", ())):
-            _shrink_reader(getattr(getattr(connection, "_parser", None), "_reader", None))
-
-
-def _shrink_reader(reader: Any) -> None:
-    """hiredis frees a reader's grown buffer only on its next feed: feed it one tiny reply, read it back.
-
-    Only between replies (no unread bytes), so the reader's state is what it was.
-    """
-    if reader is None or not hasattr(reader, "has_data") or reader.has_data():
-        return
-    reader.feed(b"+OK\r\n")
-    reader.gets()
+            shrink_reader(getattr(getattr(connection, "_parser", None), "_reader", None))
 
 
 def _payload_id(payload: str | bytes) -> str | None:

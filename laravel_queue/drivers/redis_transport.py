@@ -191,3 +191,18 @@ class HotPathConnection:
     def close(self) -> None:
         self._disconnect()
         self._connection = None
+
+    def release_read_buffer(self) -> None:
+        """Free the hiredis buffer that keeps the last (huge) reply until the next read."""
+        shrink_reader(self._reader)
+
+
+def shrink_reader(reader: Any) -> None:
+    """hiredis frees a reader's grown buffer only on its next feed: feed it one tiny reply, read it back.
+
+    Only between replies (no unread bytes), so the reader's state is what it was.
+    """
+    if reader is None or not hasattr(reader, "has_data") or reader.has_data():
+        return
+    reader.feed(b"+OK\r\n")
+    reader.gets()

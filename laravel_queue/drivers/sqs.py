@@ -11,39 +11,50 @@ holds). Deliberate differences from Laravel, each safer and otherwise invisible:
   for the queue's default visibility timeout);
 * FIFO is also recognised from the resolved URL (a `.fifo` suffix in config), where
   Laravel only looks at the queue name and then sends what AWS rejects.
+
+Beside it: `sqs_job` (the job handle), `sqs_messages` (queue URLs and message groups, no
+AWS call), `aws` (boto3 client and error translation, shared with the DynamoDB failed store).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from laravel_queue.config import ConfigError
+from laravel_queue.drivers.aws import aws_client, aws_errors
 from laravel_queue.drivers.base import Queue
+from laravel_queue.drivers.sqs_job import MAX_VISIBILITY_TIMEOUT, VISIBILITY_MARGIN, SqsJob
+from laravel_queue.drivers.sqs_messages import build_queue_url, is_url, message_group_from_payload
 from laravel_queue.errors import ServiceConnectionError
-from laravel_queue.job import InvalidPayloadError, Job
+from laravel_queue.job import Job
 
 if TYPE_CHECKING:
-    from pydantic import SecretStr
-
     from laravel_queue.config import QueueConnectionConfig
     from laravel_queue.resources import Resources
+
+__all__ = [
+    "DELETE_BATCH_SIZE",
+    "MAX_DELAY_SECONDS",
+    "MAX_VISIBILITY_TIMEOUT",
+    "VISIBILITY_MARGIN",
+    "SqsJob",
+    "SqsQueue",
+    "SqsQueueError",
+    "aws_client",
+    "aws_errors",
+    "build_queue_url",
+    "is_url",
+    "message_group_from_payload",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_DELAY_SECONDS = 900
 """SQS's per-message `DelaySeconds` limit (15 minutes)."""
-MAX_VISIBILITY_TIMEOUT = 43_200
-"""SQS's `VisibilityTimeout` limit (12 hours after the receive): the longest release delay."""
-VISIBILITY_MARGIN = 5
-"""Seconds kept off that limit for the time between SQS's receive and ours."""
 DELETE_BATCH_SIZE = 10
 """Entries per `DeleteMessageBatch` call (the SQS maximum)."""
 _SIZE_ATTRIBUTES = (
@@ -61,8 +72,6 @@ _DEAD_RECEIPT_CODES = frozenset(
     }
 )
 """DeleteMessage errors that no retry can fix: the receipt expired or the queue is gone."""
-_MESSAGE_GROUP_MARKER = 's:12:"messageGroup";'
-"""How the Queueable trait's public `messageGroup` property appears in a serialized command."""
 
 
 class SqsQueueError(ServiceConnectionError, RuntimeError):
@@ -73,149 +82,6 @@ class SqsQueueError(ServiceConnectionError, RuntimeError):
         self.queue_url = queue_url
         self.code = code
         super().__init__(f"SQS {operation} on {queue_url} failed: [{code}] {message}".rstrip())
-
-
-def aws_client(
-    service: str,
-    *,
-    region: str,
-    key: SecretStr | None = None,
-    secret: SecretStr | None = None,
-    token: SecretStr | None = None,
-    endpoint: str | None = None,
-) -> Any:
-    """A boto3 client configured as Laravel's AWS connectors do.
-
-    Explicit credentials are used only when both key and secret are set (Laravel's
-    rule); otherwise boto3's standard chain applies (env, profile, instance role).
-    Retries use botocore's "standard" mode, which retries throttling and transient
-    network errors with backoff.
-    """
-    try:
-        import boto3
-        from botocore.config import Config
-    except ImportError:
-        raise ConfigError(f"the {service} connection needs boto3: pip install 'laravel-queue-worker[sqs]'") from None
-    credentials: dict[str, str] = {}
-    if key is not None and secret is not None and key.get_secret_value() and secret.get_secret_value():
-        credentials = {
-            "aws_access_key_id": key.get_secret_value(),
-            "aws_secret_access_key": secret.get_secret_value(),
-        }
-        if token is not None and token.get_secret_value():
-            credentials["aws_session_token"] = token.get_secret_value()
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60)
-    session = boto3.session.Session()
-    return session.client(service, region_name=region, endpoint_url=endpoint or None, config=config, **credentials)
-
-
-@contextmanager
-def aws_errors(operation: str, resource: str, secrets: Iterable[str], error: type[Exception]) -> Iterator[None]:
-    """Turn botocore failures into `error(operation, resource, code, message)`, secrets redacted."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        details = exc.response.get("Error", {})
-        code = str(details.get("Code") or "Unknown")
-        message = str(details.get("Message") or "")
-        raise error(operation, resource, code, _redact(message, secrets)) from None
-    except BotoCoreError as exc:
-        raise error(operation, resource, type(exc).__name__, _redact(str(exc), secrets)) from None
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for value in secrets:
-        if value:
-            text = text.replace(value, "********")
-    return text
-
-
-def is_url(value: str) -> bool:
-    """PHP's `FILTER_VALIDATE_URL` as far as queue names go: a scheme and a host, no spaces."""
-    if any(ch.isspace() for ch in value):
-        return False
-    parts = urlsplit(value)
-    return bool(parts.scheme) and bool(parts.netloc) and value.startswith(f"{parts.scheme}://")
-
-
-def build_queue_url(queue: str, prefix: str, suffix: str) -> str:
-    """Laravel's `SqsQueue::getQueue` for a resolved name: a URL as is, else prefix/name+suffix."""
-    if is_url(queue):
-        return queue
-    base = prefix.rstrip("/")
-    if queue.endswith(".fifo"):
-        name = queue[: -len(".fifo")]
-        return f"{base}/{_finish(name, suffix)}.fifo"
-    return f"{base}/{_finish(queue, suffix)}"
-
-
-def _finish(value: str, cap: str) -> str:
-    """Laravel's `Str::finish`: append `cap` unless the value already ends with it."""
-    return value if not cap or value.endswith(cap) else value + cap
-
-
-def message_group_from_payload(payload: str) -> tuple[bool, str | None]:
-    """(is it an object job, its `messageGroup` property) read from an encoded payload.
-
-    Laravel reads the group from the job object before serializing it; here the same
-    property is read back from `data.command`. Only plain serialized commands that
-    contain the property are decoded (encrypted commands keep their group hidden).
-    """
-    try:
-        decoded = json.loads(payload)
-    except ValueError as exc:
-        raise InvalidPayloadError(f"job payload is not valid JSON: {exc}") from None
-    data = decoded.get("data") if isinstance(decoded, dict) else None
-    command = data.get("command") if isinstance(data, dict) else None
-    if command is None:
-        return False, None
-    if not isinstance(command, str) or not command.startswith("O:") or _MESSAGE_GROUP_MARKER not in command:
-        return True, None
-    from laravel_queue.php import PhpUnserializeError, loads
-
-    try:
-        job = loads(command)
-    except PhpUnserializeError as exc:
-        raise InvalidPayloadError(f"data.command is not a readable PHP-serialized object: {exc}") from None
-    group = getattr(job, "messageGroup", None)
-    if isinstance(group, bool) or not isinstance(group, (str, int)):
-        return True, None
-    return True, str(group) or None
-
-
-class SqsJob(Job):
-    """One received SQS message; `queue` is the full queue URL, as Laravel's `getQueue()`."""
-
-    def __init__(self, sqs: SqsQueue, message: dict[str, Any], *, queue_url: str, connection_name: str) -> None:
-        super().__init__(raw_body=message["Body"], queue=queue_url, connection_name=connection_name)
-        self.sqs = sqs
-        self.message = message
-        self.receipt_handle: str = message["ReceiptHandle"]
-        self._message_id: str = message["MessageId"]
-        self.received_at = time.monotonic()
-        self.acked = False
-        """Set once a pop carried this job's deferred delete, so it is never sent twice."""
-
-    @property
-    def job_id(self) -> str:
-        return self._message_id
-
-    def attempts(self) -> int:
-        return int(self.message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
-
-    def _delete_from_backend(self) -> None:
-        self.sqs.delete_message(self.queue, self.receipt_handle)
-
-    def _release_to_backend(self, delay: int) -> None:
-        # SQS counts the 12-hour visibility limit from the receive, not from this call.
-        held = math.ceil(time.monotonic() - self.received_at) + VISIBILITY_MARGIN
-        limit = max(0, MAX_VISIBILITY_TIMEOUT - held)
-        if delay > limit:
-            log.warning("release delay %ss capped to SQS's 12-hour visibility limit (%ss left)", delay, limit)
-            delay = limit
-        self.sqs.change_visibility(self.queue, self.receipt_handle, delay)
 
 
 class SqsQueue(Queue):

@@ -6,7 +6,9 @@ delayed-job migration and release paths); its worker only waits on that list whe
 idle worker on Redis with `block_for` unset waits on the notify lists of all its
 (unpaused) queues with one BLPOP, for at most `--sleep` seconds: the same longest wait
 as Laravel's sleep, but a push ends it at once. An explicit `block_for` keeps Laravel's
-meaning (the pop itself blocks), and other drivers keep sleeping.
+meaning (the pop itself blocks). The database driver on PostgreSQL LISTENs instead when
+`migrate --notify` installed its insert trigger (drivers/database/notify.py); other drivers
+keep sleeping.
 
 Consuming a token is what Laravel's own `block_for` BLPOP does, so PHP workers on the
 same queues (with or without `block_for`) see nothing new. The wait is cut in short
@@ -29,11 +31,15 @@ class PushWait(Protocol):
 
 
 def push_wait_for(driver: Any) -> PushWait | None:
-    """The driver's wait-for-a-push, or None when the worker should sleep as Laravel's does."""
+    """The driver's wait-for-a-push, or None when the worker should sleep as Laravel's does.
+
+    Redis is decided here; another driver that can wait offers `push_wait()` (the database
+    driver on PostgreSQL with its insert trigger, drivers/database/notify.py)."""
     redis_driver = sys.modules.get("laravel_queue.drivers.redis")  # not loaded: not a Redis queue
-    if redis_driver is not None and isinstance(driver, redis_driver.RedisQueue) and driver.block_for is None:
-        return RedisNotifyWait(driver)
-    return None
+    if redis_driver is not None and isinstance(driver, redis_driver.RedisQueue):
+        return RedisNotifyWait(driver) if driver.block_for is None else None
+    offered = getattr(driver, "push_wait", None)
+    return offered() if callable(offered) else None
 
 
 class RedisNotifyWait:

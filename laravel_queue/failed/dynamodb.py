@@ -17,7 +17,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from laravel_queue.drivers.sqs import aws_client, aws_errors
+from laravel_queue.drivers.aws import aws_client, aws_errors
 from laravel_queue.errors import ServiceConnectionError
 from laravel_queue.failed.base import FailedJob, FailedJobProvider
 

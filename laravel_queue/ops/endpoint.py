@@ -21,6 +21,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
+from laravel_queue.ops.prometheus_typed import add_multiprocess_collector, refresh_value_class
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 Health = Callable[[], tuple[bool, str]]
@@ -87,12 +89,10 @@ def multiprocess_directory() -> Iterator[str]:
     prometheus_client picks its value class when it is imported; if an application module
     imported it before the variable was set, the class is picked again.
     """
-    from prometheus_client import values
-
     path = tempfile.mkdtemp(prefix="laravel-queue-metrics-")
     previous = os.environ.get(MULTIPROC_ENV)
     os.environ[MULTIPROC_ENV] = path
-    values.ValueClass = values.get_value_class()
+    refresh_value_class()
     try:
         yield path
     finally:
@@ -100,14 +100,12 @@ def multiprocess_directory() -> Iterator[str]:
             os.environ.pop(MULTIPROC_ENV, None)
         else:
             os.environ[MULTIPROC_ENV] = previous
-        values.ValueClass = values.get_value_class()
+        refresh_value_class()
         shutil.rmtree(path, ignore_errors=True)
 
 
 def multiprocess_registry(path: str) -> CollectorRegistry:
     """A registry that adds up every worker process's samples in `path`."""
-    from prometheus_client import multiprocess
-
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path)
+    add_multiprocess_collector(registry, path)
     return registry

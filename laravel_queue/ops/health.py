@@ -125,6 +125,6 @@ class LoopHealth:
             if pid is None or _alive(pid):
                 yield pid, deadline
             elif self.multiprocess_dir is not None:
-                from prometheus_client import multiprocess
+                from laravel_queue.ops.prometheus_typed import mark_process_dead
 
-                multiprocess.mark_process_dead(pid, self.multiprocess_dir)
+                mark_process_dead(pid, self.multiprocess_dir)

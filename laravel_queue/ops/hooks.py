@@ -134,6 +134,6 @@ class Operations:
     def worker_exited(self) -> None:
         """In a child that is about to exit: drop its live gauges (its heartbeat) from the directory."""
         if self.multiprocess_dir is not None and os.getpid() != self._owner_pid:
-            from prometheus_client import multiprocess
+            from laravel_queue.ops.prometheus_typed import mark_process_dead
 
-            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)
+            mark_process_dead(os.getpid(), self.multiprocess_dir)

@@ -15,12 +15,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laravel_queue import compat
 from laravel_queue.connections import Connections
-from laravel_queue.drivers.base import Queue
+from laravel_queue.drivers.base import ControlKeys, Queue
 from laravel_queue.job import Job
+
+if TYPE_CHECKING:
+    from laravel_queue.cache.base import CacheStore
 
 log = logging.getLogger("laravel_queue.worker")
 
@@ -43,7 +46,7 @@ class WorkerControl:
         self.settings = connections.settings
         self.last_restart: Any = None
         self.saw_restart = False  # the last pop found a new restart value and popped nothing
-        self._cache: Any = None
+        self._cache: CacheStore | None = None
         self._cache_error_logged = False
         self._down_file = str(self.settings.app.base_path / "storage" / "framework" / "down")
         self._maintenance = False
@@ -53,7 +56,7 @@ class WorkerControl:
         self._restart_from_pop: Any = NOT_READ
 
     # -- the cache ------------------------------------------------------------------------------
-    def cache(self) -> Any:
+    def cache(self) -> CacheStore:
         """The default cache store (restart, pause and maxExceptions keys)."""
         if self._cache is None:
             self._cache = self.connections.cache()
@@ -100,7 +103,7 @@ class WorkerControl:
         return os.path.exists(self._down_file)
 
     # -- control keys read by the pop ---------------------------------------------------------------
-    def keys_for(self, queue: Queue, queues: list[str]) -> Any:
+    def keys_for(self, queue: Queue, queues: list[str]) -> ControlKeys | None:
         """`ControlKeys` when the driver's pop can read restart and pause itself, else None.
 
         Redis: a Redis cache on the same server (>= 7.0), read inside the pop script.
@@ -126,7 +129,9 @@ class WorkerControl:
             self._restart_from_pop = self.last_restart  # just read: the first iteration needs no MGET
         return control
 
-    def for_iteration(self, connection_name: str, queues: list[str], control: Any) -> tuple[Any, set[str]]:
+    def for_iteration(
+        self, connection_name: str, queues: list[str], control: ControlKeys | None
+    ) -> tuple[Any, set[str]]:
         """Restart value and paused queues for this iteration's stop checks and pops.
 
         With `control`, the previous pop script already read the restart value (a newer
@@ -139,7 +144,7 @@ class WorkerControl:
             return restart, set()
         return self.read(connection_name, queues)
 
-    def pop(self, queue: Any, name: str, index: int, ack: Job | None, control: Any) -> Job | None:
+    def pop(self, queue: Queue, name: str, index: int, ack: Job | None, control: ControlKeys) -> Job | None:
         """One script: ack, read restart and pause, then pop unless restarted or paused.
 
         A restart value other than the expected one pops nothing and sets `saw_restart`
@@ -161,7 +166,7 @@ class WorkerControl:
             return queue.pop(name, index)  # a falsy value (e.g. `b:0;`): not paused
         return result.job
 
-    def _decoded(self, control: Any, raw: Any, *, fallback: Any) -> Any:
+    def _decoded(self, control: ControlKeys, raw: Any, *, fallback: Any) -> Any:
         """A control value decoded as its cache store would; `fallback` if unreadable (as a failed MGET)."""
         try:
             return control.decode(raw)
@@ -179,7 +184,7 @@ def _loosely_equal(a: Any, b: Any) -> bool:
     return str(a) == str(b)
 
 
-def _stored_restart(control: Any, value: Any) -> Any:
+def _stored_restart(control: ControlKeys, value: Any) -> Any:
     """The stored form of a restart value (a guess is fine: a mismatch is re-read)."""
     if value is None:
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laravel_queue.connections import Connections
 from laravel_queue.job import InvalidPayloadError, Job
@@ -31,6 +31,10 @@ from laravel_queue.worker.policy import (
 )
 from laravel_queue.worker.run import JobRun
 
+if TYPE_CHECKING:
+    from laravel_queue.bus.encryption import Encrypter
+    from laravel_queue.cache.base import CacheStore
+
 log = logging.getLogger("laravel_queue.worker")
 
 
@@ -46,8 +50,8 @@ class JobProcessor:
         output: WorkerOutput,
         lifecycle: JobLifecycle,
         events: WorkerEvents,
-        cache: Callable[[], Any],
-        encrypter: Any = None,
+        cache: Callable[[], CacheStore],
+        encrypter: Encrypter | None = None,
     ) -> None:
         self.connections = connections
         self.registry = registry
@@ -202,7 +206,7 @@ class JobProcessor:
         run.gave_back = True
         log.info("no Python handler for %s; given back to the queue", job.display_name)
 
-    def _encrypter(self) -> Any:
+    def _encrypter(self) -> Encrypter | None:
         settings = self.connections.settings
         if self.encrypter is None and settings.app.key is not None:
             from laravel_queue.bus.encryption import Encrypter
@@ -222,8 +226,8 @@ class JobProcessor:
                 if not job.has_failed() and self.l13.should_stop_retries(job, exc):  # 13.x dontRetry
                     self.fail_job(job, exc)
             self.events.fire(self.events.exception_occurred, job, exc)
-        finally:
-            log.warning("job %s raised %s: %s", safe_display(job), type(exc).__name__, exc)
+        finally:  # users see the `laravel_queue.jobs` record (ops/joblog.py); this one only at DEBUG
+            log.debug("job %s raised %s: %s", safe_display(job), type(exc).__name__, exc, exc_info=exc)
             if not job.is_deleted() and not job.is_released() and not job.has_failed():
                 job.release(backoff_for(job, self.options))
 
@@ -254,7 +258,7 @@ class JobProcessor:
         self.events.fire(self.events.failing, job, error)
 
 
-def exceeded_max_exceptions(cache: Callable[[], Any], job: Job) -> bool:
+def exceeded_max_exceptions(cache: Callable[[], CacheStore], job: Job) -> bool:
     """markJobAsFailedIfWillExceedMaxExceptions's count, in the cache PHP workers share.
 
     Counts this exception and says whether the job reached its `maxExceptions`; an

@@ -36,7 +36,7 @@ def restart_delay(quick_failures: int) -> float:
     """Seconds to wait before replacing a child after `quick_failures` quick failures in a row."""
     if quick_failures <= 0:
         return 0.0
-    return min(FIRST_BACKOFF * 2 ** (quick_failures - 1), MAX_BACKOFF)
+    return min(FIRST_BACKOFF * 2.0 ** (quick_failures - 1), MAX_BACKOFF)
 
 
 def run_children(count: int, work: Callable[[], int]) -> int:

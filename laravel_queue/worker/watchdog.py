@@ -21,12 +21,15 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, TypeVar
 
 TIMEOUT_EXIT_SIGNAL = signal.SIGKILL
 
+Armed = TypeVar("Armed")
+"""What `arm` is given and `on_timeout` receives (the worker's `JobRun`)."""
 
-class Watchdog:
+
+class Watchdog(Generic[Armed]):
     """Calls `on_timeout(armed)` and then SIGKILLs the process when an armed job overruns.
 
     Arming is cheap on purpose (it runs once per job): the thread is woken only when it
@@ -37,17 +40,17 @@ class Watchdog:
     wake-up per job). It goes idle only once that deadline has passed with no job armed.
     """
 
-    def __init__(self, on_timeout: Callable[[Any], None], kill: Callable[[], None] | None = None) -> None:
+    def __init__(self, on_timeout: Callable[[Armed], None], kill: Callable[[], None] | None = None) -> None:
         self._on_timeout = on_timeout
         self._kill = kill or (lambda: os.kill(os.getpid(), TIMEOUT_EXIT_SIGNAL))
         self._condition = threading.Condition()
         self._deadline: float | None = None
         self._sleeping_until: float | None = None
-        self._job: Any = None
+        self._job: Armed | None = None
         self._thread = threading.Thread(target=self._run, name="laravel-queue-watchdog", daemon=True)
         self._thread.start()
 
-    def arm(self, job: Any, seconds: float) -> None:
+    def arm(self, job: Armed, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         with self._condition:
             self._job = job
@@ -62,18 +65,18 @@ class Watchdog:
     def _run(self) -> None:
         while True:
             with self._condition:
-                deadline = self._deadline
+                job, deadline = self._job, self._deadline
                 remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is None or (self._job is None and remaining <= 0):
+                if remaining is not None and remaining > 0:
+                    self._sleeping_until = deadline
+                    self._condition.wait(remaining)
+                    continue
+                if remaining is None or job is None:  # no deadline, or it passed with no job armed
                     self._deadline = None
                     self._sleeping_until = None
                     self._condition.wait()
                     continue
-                if remaining > 0:
-                    self._sleeping_until = deadline
-                    self._condition.wait(remaining)
-                    continue
-                job, self._job = self._job, None
+                self._job = None
             try:
                 self._on_timeout(job)
             finally:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laravel_queue.connections import Connections
-from laravel_queue.drivers.base import Queue
+from laravel_queue.drivers.base import ControlKeys, Queue
 from laravel_queue.drivers.wake import push_wait_for
 from laravel_queue.job import Job
 from laravel_queue.worker.control import RESTART_KEY, WorkerControl, paused_key
@@ -38,6 +38,10 @@ from laravel_queue.worker.signals import install_signal_handlers
 from laravel_queue.worker.timeout import TimeoutBookkeeping
 from laravel_queue.worker.watchdog import Watchdog
 
+if TYPE_CHECKING:
+    from laravel_queue.bus.encryption import Encrypter
+    from laravel_queue.cache.base import CacheStore
+
 log = logging.getLogger("laravel_queue.worker")
 
 __all__ = ["EXIT_ERROR", "EXIT_MEMORY_LIMIT", "EXIT_SUCCESS", "RESTART_KEY", "Worker", "backoff_for", "paused_key"]
@@ -55,7 +59,7 @@ class Worker:
         output: WorkerOutput | None = None,
         lifecycle: JobLifecycle | None = None,
         events: WorkerEvents | None = None,
-        encrypter: Any = None,
+        encrypter: Encrypter | None = None,
     ) -> None:
         if registry is None:
             from laravel_queue.registry import default_registry
@@ -85,7 +89,7 @@ class Worker:
         self._wake = threading.Event()
         self._queue: Queue | None = None
         self._pending_ack: Job | None = None  # a finished job whose delete rides on the next pop
-        self._watchdog: Watchdog | None = None
+        self._watchdog: Watchdog[JobRun] | None = None
 
     # -- the loop ---------------------------------------------------------------------------------
     def daemon(self, connection_name: str | None, queues: list[str]) -> int:
@@ -153,7 +157,7 @@ class Worker:
         """Laravel's Worker::process for one job outside the loop (deleted at once when done)."""
         self.processor.process(JobRun(job))
 
-    def cache(self) -> Any:
+    def cache(self) -> CacheStore:
         """The default cache store (restart, pause and maxExceptions keys)."""
         return self.control.cache()
 
@@ -201,7 +205,9 @@ class Worker:
             return False
         return self.events.should_loop()
 
-    def _next_job(self, queue: Queue, queues: list[str], paused: set[str], keys: Any = None) -> Job | None:
+    def _next_job(
+        self, queue: Queue, queues: list[str], paused: set[str], keys: ControlKeys | None = None
+    ) -> Job | None:
         """First job in queue-priority order; the previous job's delete rides on the first pop.
 
         With `keys` (see `WorkerControl.keys_for`) each pop also reads restart and pause.

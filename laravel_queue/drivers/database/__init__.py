@@ -14,13 +14,18 @@ reservation (SQLite: Laravel's `many()` SELECT inside the transaction; MySQL and
 PostgreSQL: inside the one pop round trip, where the server itself declines to reserve
 when they say so), instead of the worker's separate cache query per job.
 
+On PostgreSQL, `migrate --notify` adds an insert trigger whose notifications wake idle
+workers (`notify`); without it they sleep `--sleep` seconds between polls, as Laravel's.
+
 Modules: `queue` (the driver), `job` (a reserved row), `sql` (Laravel's statements),
-`pgsql` and `mysql` (each engine's one-round-trip pop).
+`one_trip` (the one-round-trip pops and the control read they carry), `pgsql` and `mysql`
+(each engine's statements for them), `notify` (PostgreSQL's insert trigger and LISTEN wait).
 """
 
 from __future__ import annotations
 
 from laravel_queue.drivers.database.job import DatabaseJob, UnreservableJobError
-from laravel_queue.drivers.database.queue import DatabaseControlKeys, DatabaseQueue, FastPathDeclined
+from laravel_queue.drivers.database.one_trip import DatabaseControlKeys, FastPathDeclined
+from laravel_queue.drivers.database.queue import DatabaseQueue
 
 __all__ = ["DatabaseControlKeys", "DatabaseJob", "DatabaseQueue", "FastPathDeclined", "UnreservableJobError"]

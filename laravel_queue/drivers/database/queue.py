@@ -2,50 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, cast
 
 from laravel_queue.db import ConcurrencyError, Database, DatabaseError, LostConnectionError, Statement
 from laravel_queue.drivers.base import ControlledPop, Queue
 from laravel_queue.drivers.database.job import DatabaseJob, UnreservableJobError
 from laravel_queue.drivers.database.mysql import OneTripPop, one_trip_pop
+from laravel_queue.drivers.database.notify import PostgresNotifyWait, notify_wait_for
+from laravel_queue.drivers.database.one_trip import (
+    DatabaseControlKeys,
+    FastPathDeclined,
+    controlled_pop,
+    pop_acked_in_one_statement,
+    pop_controlled_in_one_statement,
+    pop_in_one_trip,
+    pops_in_one_trip,
+)
 from laravel_queue.drivers.database.pgsql import pop_controlled
 from laravel_queue.drivers.database.sql import BULK_COLUMNS, candidate_lock, laravel_statements
-from laravel_queue.errors import InternalError
 from laravel_queue.job import Job
 
 if TYPE_CHECKING:
     from laravel_queue.cache.base import CacheStore
-    from laravel_queue.cache.database import DatabaseStore
     from laravel_queue.config.settings import QueueConnectionConfig
+    from laravel_queue.drivers.wake import PushWait
     from laravel_queue.resources import Resources
 
+log = logging.getLogger("laravel_queue.worker")
+
 _BULK_CHUNK = 500
-
-
-class FastPathDeclined(InternalError):
-    """The one-round-trip pop failed without changing anything; use Laravel's protocol."""
-
-
-@dataclass(frozen=True)
-class DatabaseControlKeys:
-    """The worker's restart and pause keys (prefixed) in a database cache store that lives on
-    the queue's connection; values are the store's `value` column text."""
-
-    store: DatabaseStore
-    restart: str
-    paused: Mapping[str, str]  # queue name -> its prefixed paused key
-    selects: Mapping[str, tuple[str, list[str]]]  # queue name -> the store's SELECT of the keys
-    pause_all: str | None = None  # Laravel 13's prefixed global paused key, read after the queue's
-
-    def encode(self, value: Any) -> Any:
-        return self.store.serialize(value)
-
-    def decode(self, raw: Any) -> Any:
-        return None if raw is None else self.store.unserialize(raw)
+_NOT_ASKED = object()  # `push_wait` has not looked for the trigger yet
 
 
 class DatabaseQueue(Queue):
@@ -71,6 +61,7 @@ class DatabaseQueue(Queue):
         # Laravel 13's global paused key is read too
         self._controlled_sql: dict[tuple[str, bool], str] = {}
         self._one_trip_sql: dict[tuple[str | None, bool], OneTripPop] = {}
+        self._push_wait: object = _NOT_ASKED
 
     @classmethod
     def from_config(cls, connections: Resources, cfg: QueueConnectionConfig) -> DatabaseQueue:
@@ -146,10 +137,10 @@ class DatabaseQueue(Queue):
         if ack_id is not None:
             with suppress(FastPathDeclined):
                 if "pop_acked" in self.sql:
-                    record = self._pop_acked_in_one_statement(queue, ack_id)
+                    record = pop_acked_in_one_statement(self, queue, ack_id)
                     return None if record is None else DatabaseJob(self, record, queue)
-                if self._pops_in_one_trip():
-                    return cast("DatabaseJob | None", self._pop_in_one_trip(queue, ack_id, None, None).job)
+                if pops_in_one_trip(self):
+                    return cast("DatabaseJob | None", pop_in_one_trip(self, queue, ack_id, None, None).job)
         return self._reserve(queue, ack_id)
 
     reads_pause_all_key = True
@@ -191,9 +182,9 @@ class DatabaseQueue(Queue):
         ack_id = self._ack_id(ack)
         with suppress(FastPathDeclined):
             if self.db.dialect == "pgsql":
-                return self._pop_controlled_in_one_statement(queue, ack_id, control, restart)
-            if self._pops_in_one_trip():
-                return self._pop_in_one_trip(queue, ack_id, control, restart)
+                return pop_controlled_in_one_statement(self, queue, ack_id, control, restart)
+            if pops_in_one_trip(self):
+                return pop_in_one_trip(self, queue, ack_id, control, restart)
         select_sql, keys = control.selects[queue]
         seen: list[Any] = [restart, None]  # stored restart and paused values, as the pop read them
 
@@ -203,7 +194,7 @@ class DatabaseQueue(Queue):
             return seen[0] == restart and seen[1] is None
 
         job = self._reserve(queue, ack_id, before=(select_sql, keys, "all"), may_reserve=may_reserve)
-        return _controlled_pop(job, restart, *seen)
+        return controlled_pop(job, restart, *seen)
 
     def _reserve(
         self,
@@ -250,78 +241,6 @@ class DatabaseQueue(Queue):
                 raise UnreservableJobError(f"job {job.job_id} cannot be reserved: {exc}", job) from exc
             raise
         return None if record is None else DatabaseJob(self, record, queue)
-
-    def _pop_acked_in_one_statement(self, queue: str, ack_id: int) -> dict[str, Any] | None:
-        """One round trip, one commit. An error other than a lost connection (e.g. attempts
-        overflowing SMALLINT) changed nothing, as the statement is atomic: raise
-        FastPathDeclined so Laravel's protocol runs and names the unreservable job."""
-        now = self.now()
-        params = (ack_id, queue, now, now - self.retry_after, ack_id, now)
-        with _declined_on_error(LostConnectionError):  # already reconnected and retried once by Database
-            row = self.db.execute_returning(self.sql["pop_acked"], params)
-        return row
-
-    def _pop_controlled_in_one_statement(
-        self, queue: str, ack_id: int | None, control: DatabaseControlKeys, restart: Any
-    ) -> ControlledPop:
-        """PostgreSQL: ack, restart/pause read and reservation in one autocommit statement
-        (one round trip, one transaction). Errors as `_pop_acked_in_one_statement`."""
-        now = self.now()
-        params = (
-            ack_id,
-            control.restart, now,
-            control.paused[queue], now,
-            *(() if control.pause_all is None else (control.pause_all, now)),
-            queue, now, now - self.retry_after, ack_id,
-            now, restart,
-        )
-        with _declined_on_error(LostConnectionError):
-            row = self.db.execute_returning(
-                self._pgsql_pop_controlled(control.store.table_name, control.pause_all is not None), params
-            )
-        assert row is not None  # the statement always returns the control row
-        return self._controlled_pop_of_row(row, queue, restart)
-
-    def _pops_in_one_trip(self) -> bool:
-        """MySQL/MariaDB outside a caller's transaction (the pop must end with its own COMMIT)."""
-        return self.db.dialect == "mysql" and not self.db.in_transaction
-
-    def _pop_in_one_trip(
-        self, queue: str, ack_id: int | None, control: DatabaseControlKeys | None, restart: Any
-    ) -> ControlledPop:
-        """MySQL/MariaDB: `_reserve`'s transaction (ack DELETE, restart/pause read, Laravel's
-        locked SELECT, UPDATE) and its COMMIT in one round trip: on MariaDB one compound
-        statement, on MySQL the statements in one packet. Errors as
-        `_pop_acked_in_one_statement`: the transaction rolled back, nothing changed."""
-        now = self.now()
-        sql = self._one_trip_pop_sql(
-            None if control is None else control.store.table_name, control is not None and control.pause_all is not None
-        )
-        keys: tuple[Any, ...] = () if control is None else (control.restart, now, control.paused[queue], now)
-        if control is not None and control.pause_all is not None:
-            keys += (control.pause_all, now)
-        statements: list[Statement] = [(self.sql["delete"], (ack_id,), "rowcount")] if ack_id is not None else []
-        in_block = self.db.runs_compound_statements  # MariaDB: the whole transaction as one statement
-        statements += [
-            (sql.read_control, keys, "rowcount"),
-            (sql.select_next, (queue, now, now - self.retry_after), "rowcount"),
-            (sql.reserve, (now, restart), "rowcount"),
-            (sql.reserved_in_block if in_block else sql.reserved, (restart,), "one"),
-        ]
-        with _declined_on_error(LostConnectionError, ConcurrencyError):  # both were retried once already
-            if in_block:
-                row = self.db.commit_in_block(statements)
-            else:
-                row = self.db.run_transaction(lambda: self.db.commit_with(statements))[-1]
-        assert row is not None  # the last SELECT always returns the control row
-        return self._controlled_pop_of_row(row, queue, restart)
-
-    def _controlled_pop_of_row(self, row: dict[str, Any], queue: str, restart: Any) -> ControlledPop:
-        """The one-round-trip pops' result row: the stored restart and paused values, then the
-        reserved job's columns (all NULL when nothing was reserved)."""
-        stored_restart, stored_paused = row.pop("lq_restart"), row.pop("lq_paused")
-        job = DatabaseJob(self, row, queue) if row.get("id") is not None else None
-        return _controlled_pop(job, restart, stored_restart, stored_paused)
 
     def _ack_id(self, ack: Job | None) -> int | None:
         if ack is None:
@@ -392,29 +311,23 @@ class DatabaseQueue(Queue):
     def clear(self, queue: str | None = None) -> int:
         return self.db.execute(self.sql["clear"], (self.get_queue(queue),))
 
+    # -- waiting for a push ---------------------------------------------------------------------
+    def push_wait(self) -> PushWait | None:
+        """PostgreSQL with `migrate --notify`'s trigger on the table: LISTEN while idle
+        (drivers/database/notify.py). None (sleep `--sleep` as Laravel does) without it, and on
+        MySQL/MariaDB and SQLite. The trigger is looked up once per driver."""
+        if self.db.dialect != "pgsql":
+            return None
+        if self._push_wait is _NOT_ASKED:
+            try:
+                self._push_wait = notify_wait_for(self)
+            except DatabaseError as exc:  # ask again at the next idle; the pop reports the outage
+                log.debug("cannot tell whether the jobs table notifies: %s", exc)
+                return None
+        return cast("PostgresNotifyWait | None", self._push_wait)
+
     def close(self) -> None:
-        """The Database is shared through Connections, which closes it."""
-
-
-@contextmanager
-def _declined_on_error(*passed_on: type[DatabaseError]) -> Iterator[None]:
-    """Around a one-round-trip pop: the `passed_on` kinds propagate; any other DatabaseError
-    left the table unchanged (one statement, or a transaction rolled back), so it becomes
-    FastPathDeclined and Laravel's protocol runs instead and names what went wrong."""
-    try:
-        yield
-    except passed_on:
-        raise
-    except DatabaseError as exc:
-        raise FastPathDeclined from exc
-
-
-def _controlled_pop(job: DatabaseJob | None, restart: Any, stored_restart: Any, stored_paused: Any) -> ControlledPop:
-    """The `pop_with_control` result from what the pop read: a job, or why none was reserved."""
-    if job is not None:
-        return ControlledPop(job, restart, None, None)
-    if stored_restart != restart:
-        return ControlledPop(None, stored_restart, stored_paused, "restart")
-    if stored_paused is not None:
-        return ControlledPop(None, stored_restart, stored_paused, "paused")
-    return ControlledPop(None, restart, None, None)
+        """Ends the LISTEN session, if any; the Database is shared through Connections, which closes it."""
+        if isinstance(self._push_wait, PostgresNotifyWait):
+            self._push_wait.close()
+        self._push_wait = _NOT_ASKED

@@ -1,0 +1,118 @@
+"""One PHP class bound to one Python handler (`Registration`), and the shapes a handler may take.
+
+The signature rules live here twice over: checked when a handler is registered (so a
+wrong shape fails at import, not on the first job) and applied when it is called. Kept
+apart from the registry's table and from preparation, which both use them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from laravel_queue.awaitables import check_runnable
+from laravel_queue.job import Job
+from laravel_queue.payload import validation_summary
+from laravel_queue.registry.errors import CommandValidationError
+from laravel_queue.registry.options import JobOptions
+
+__all__ = [
+    "FailedHook",
+    "Registration",
+    "call_failed_hook",
+    "call_flexible",
+    "check_failed_hook",
+    "check_target",
+]
+
+FailedHook = Callable[..., Any]
+
+
+@dataclass
+class Registration:
+    """One PHP class (and optional `@method`) bound to a Python function or class."""
+
+    php_class: str
+    target: Callable[..., Any] | type | None
+    method: str | None = None
+    options: JobOptions = field(default_factory=JobOptions)
+    failed_hook: FailedHook | None = None
+    _adapter: TypeAdapter[Any] | None = field(default=None, repr=False)
+
+    @property
+    def is_class(self) -> bool:
+        return isinstance(self.target, type)
+
+    @property
+    def can_handle(self) -> bool:
+        if self.target is None:
+            return False
+        return not self.is_class or callable(getattr(self.target, "handle", None))
+
+    def build(self, properties: Mapping[str, Any]) -> Any:
+        """An instance of the class form, validated from the command's properties."""
+        assert isinstance(self.target, type)
+        try:
+            if issubclass(self.target, BaseModel):
+                return self.target.model_validate(dict(properties))
+            if self._adapter is None:
+                self._adapter = TypeAdapter(self.target)
+            return self._adapter.validate_python(dict(properties))
+        except ValidationError as exc:
+            raise CommandValidationError(
+                f"command {self.php_class} does not fit {self.target.__name__}: {validation_summary(exc)}"
+            ) from None
+
+
+def check_target(php_class: str, target: Any) -> None:
+    """A function, or a pydantic model / dataclass; nothing calling cannot run (generators, coroutine objects)."""
+    if target is None or not isinstance(target, type):
+        if target is not None:
+            check_runnable(target, f"the handler for {php_class}")
+        if target is not None and not callable(target):
+            raise TypeError(f"handler for {php_class} must be a function or a class, got {target!r}")
+        return
+    if not (issubclass(target, BaseModel) or dataclasses.is_dataclass(target)):
+        raise TypeError(
+            f"class handler {target.__name__} for {php_class} must be a pydantic BaseModel or a dataclass "
+            "(its instance is validated from the command's properties)"
+        )
+    for method in ("handle", "failed"):
+        if callable(getattr(target, method, None)):
+            check_runnable(getattr(target, method), f"{target.__name__}.{method}() for {php_class}")
+
+
+def _positional_count(fn: Callable[..., Any]) -> int | None:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+def check_failed_hook(hook: FailedHook) -> None:
+    """A failure hook takes `(exc)` or `(job, command, exc)`; anything else fails when registered."""
+    check_runnable(hook, "the failed hook")
+    if not callable(hook):
+        raise TypeError(f"failed hook must be callable, got {hook!r}")
+    if _positional_count(hook) not in (None, 1, 3):
+        raise TypeError("a failed hook takes (exc) or (job, command, exc)")
+
+
+def call_failed_hook(hook: FailedHook, job: Job, command: Any, exc: BaseException | None) -> Any:
+    """The hook with the arguments it asked for; a coroutine for an async hook."""
+    if _positional_count(hook) == 1:
+        return hook(exc)
+    return hook(job, command, exc)
+
+
+def call_flexible(method: Callable[..., Any], job: Job) -> Any:
+    """`handle(self)` or `handle(self, job)`: pass the job handle only when asked for."""
+    return method(job) if _positional_count(method) not in (0,) else method()
