@@ -227,16 +227,34 @@ def test_sqs_long_polling_in_flight_runs_each_job_once(
         assert _numbers(run.lines("done")) == list(range(20))
 
 
-def test_idle_in_flight_worker_is_woken_by_a_push_long_before_its_sleep(redis_run: ProcessRun) -> None:
-    """With `--sleep 30` a sleeping worker would start a pushed job after up to 30 s; the push
-    wait (drivers/wake.py, on the source's wait thread) starts it at once, also while a long job
-    holds a slot. The bounds are behavioural, not speed targets (BENCHMARKS.md has the figure)."""
-    run = redis_run
+@pytest.fixture
+def pgsql_notify_run(
+    pgsql_env: dict[str, str], spawn_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> Iterator[ProcessRun]:
+    """PostgreSQL with `migrate --notify`'s insert trigger: an idle worker LISTENs (drivers/database/notify.py)."""
+    pytest.importorskip("psycopg")
+    from laravel_queue.drivers.database import notify
+
+    with migrated_connections(pgsql_env) as connections:
+        notify.install_trigger(connections.db(), "jobs")
+        yield ProcessRun(pgsql_env, connections, tmp_path / "jobs.log", spawn_worker, JOBS)
+
+
+@pytest.fixture(params=["redis", "pgsql-notify"])
+def waking_run(request: pytest.FixtureRequest) -> ProcessRun:
+    """A driver whose idle worker waits for a push: Redis (`:notify` lists) and PostgreSQL (LISTEN)."""
+    run: ProcessRun = request.getfixturevalue({"redis": "redis_run", "pgsql-notify": "pgsql_notify_run"}[request.param])
+    return run
+
+
+def test_idle_in_flight_worker_is_woken_by_a_push_long_before_its_sleep(waking_run: ProcessRun) -> None:
+    """With `--sleep 30` a sleeping worker would start a pushed job after up to 30 s; the driver's
+    push wait (drivers/wake.py, off the loop thread) starts it at once. The bounds are behavioural,
+    not speed targets (BENCHMARKS.md has the figure)."""
+    run = waking_run
     worker = run.start("--in-flight", "4", "--sleep", "30")
     run.push("Tests\\Async\\Record", {"n": 0})
     wait_for(lambda: len(run.lines("done")) == 1, timeout=20, what=f"the first job:\n{worker.text()}")
-    run.push("Tests\\Async\\StallFirst", {"n": "long", "seconds": 60})
-    wait_for(lambda: run.lines("start long"), timeout=15, what="the long job to start")
     for n in (1, 2, 3):
         time.sleep(0.3)  # back in the idle wait
         pushed = time.monotonic()
@@ -246,8 +264,23 @@ def test_idle_in_flight_worker_is_woken_by_a_push_long_before_its_sleep(redis_ru
     assert worker.alive()
 
 
-def test_stop_is_prompt_while_the_in_flight_worker_waits_for_a_push(redis_run: ProcessRun) -> None:
+def test_a_push_wakes_the_in_flight_worker_while_a_long_job_holds_a_slot(redis_run: ProcessRun) -> None:
+    """On Redis the wait runs beside the jobs (its own thread and pooled connection)."""
     run = redis_run
+    worker = run.start("--in-flight", "4", "--sleep", "30")
+    run.push("Tests\\Async\\StallFirst", {"n": "long", "seconds": 60})
+    wait_for(lambda: run.lines("start long"), timeout=20, what=f"the long job to start:\n{worker.text()}")
+    for n in (1, 2):
+        time.sleep(0.3)  # back in the idle wait
+        pushed = time.monotonic()
+        run.push("Tests\\Async\\Record", {"n": n})
+        wait_for(lambda n=n: len(run.lines("done")) == n, timeout=15, what=f"job {n} before the 30 s sleep ends")
+        assert time.monotonic() - pushed < 15
+    assert worker.alive()
+
+
+def test_stop_is_prompt_while_the_in_flight_worker_waits_for_a_push(waking_run: ProcessRun) -> None:
+    run = waking_run
     worker = run.start("--in-flight", "4", "--sleep", "30")
     run.push("Tests\\Async\\Record", {"n": 0})
     wait_for(lambda: len(run.lines("done")) == 1, timeout=20, what=f"the first job:\n{worker.text()}")
