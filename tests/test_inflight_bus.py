@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import laravel_fixture
+from support.inflight import run_in_flight
 from test_bus_batches import (
     ALLOW_FAILURES,
     FIXTURE_ROW,
@@ -27,33 +28,14 @@ from test_bus_batches import push as push_raw_payloads
 
 from laravel_queue.bus.batches import BatchCallbacks
 from laravel_queue.bus.chains import ChainCallbacks
-from laravel_queue.bus.lifecycle import BusLifecycle
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
 from laravel_queue.payload import php_json_encode, string_job_payload
 from laravel_queue.registry import Registry
-from laravel_queue.worker import Worker, WorkerOptions
-from laravel_queue.worker.inflight import InFlightWorker
 
 STEP = "App\\Jobs\\ChainStepJob"
 UNIQUE = "App\\Jobs\\UniqueJob"
 UNIQUE_KEY = "laravel_unique_job:App\\Jobs\\UniqueJob:product-77"
-
-
-def run_in_flight(
-    conns: Connections,
-    registry: Registry,
-    connection: str,
-    *,
-    in_flight: int = 8,
-    batch_callbacks: BatchCallbacks | None = None,
-    chain_callbacks: ChainCallbacks | None = None,
-    **options: Any,
-) -> int:
-    lifecycle = BusLifecycle(conns, registry=registry, batch_callbacks=batch_callbacks, chain_callbacks=chain_callbacks)
-    settings = {"memory": 4096, "sleep": 0.05, "stop_when_empty": True, **options}
-    worker = Worker(conns, registry=registry, options=WorkerOptions(**settings), lifecycle=lifecycle)
-    return InFlightWorker(worker, in_flight).daemon(connection, ["default"])
 
 
 @pytest.fixture
@@ -187,10 +169,7 @@ def test_priority_order_is_kept_across_queues(redis_conns: Connections) -> None:
     for q in ("low", "high", "low", "high"):
         payload = queue.prepare_payload(string_job_payload("Tests\\Name@handle", {"q": q}))
         queue.push_raw(php_json_encode(payload), q)
-    lifecycle = BusLifecycle(redis_conns, registry=registry)
-    options = WorkerOptions(memory=4096, sleep=0.05, stop_when_empty=True)
-    worker = Worker(redis_conns, registry=registry, options=options, lifecycle=lifecycle)
-    assert InFlightWorker(worker, 3).daemon("redis", ["high", "low"]) == 0
+    assert run_in_flight(redis_conns, registry, "redis", in_flight=3, queues=("high", "low")) == 0
     assert ran[:2] == ["high", "high"] and sorted(ran) == ["high", "high", "low", "low"]
 
 

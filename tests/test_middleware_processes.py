@@ -1,4 +1,6 @@
-"""Middleware across real worker processes: one rate-limit counter, one overlap lock (Redis and database stores)."""
+"""Middleware across real worker processes: one rate-limit counter, one overlap lock (Redis and
+database stores), with the sync loop and with `--in-flight` (the middleware then run on the
+event loop around handlers in the thread pool, on connections of their own)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,12 @@ from typing import Any
 
 import pytest
 from conftest import WorkerProcess, wait_for
+from support.processes import ProcessRun, migrated_connections
 
-from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
 from laravel_queue.dispatch import dispatch
 from laravel_queue.php import PhpObject
 from laravel_queue.registry import Registry
-from laravel_queue.schema import migrate
 
 LIMITED = "App\\Jobs\\LimitedBackup"
 EXCLUSIVE = "App\\Jobs\\ExclusiveImport"
@@ -22,26 +23,18 @@ JOBS = "tests.support.middleware_jobs"
 
 
 @pytest.fixture(params=["redis", "database"])
-def env(request: pytest.FixtureRequest, sqlite_env: dict[str, str]) -> dict[str, str]:
-    merged = dict(sqlite_env)
+def run(
+    request: pytest.FixtureRequest,
+    sqlite_env: dict[str, str],
+    spawn_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+) -> Iterator[ProcessRun]:
+    env = dict(sqlite_env)
     if request.param == "redis":
-        merged.update(request.getfixturevalue("redis_env"))
+        env.update(request.getfixturevalue("redis_env"))
         request.getfixturevalue("redis_client")  # cleans this test's keys afterwards
-    connections = Connections(load_settings(environ=merged))
-    migrate(connections.db())
-    connections.close()
-    return merged
-
-
-@pytest.fixture
-def conns(env: dict[str, str]) -> Iterator[Connections]:
-    connections = Connections(load_settings(environ=env))
-    yield connections
-    connections.close()
-
-
-def lines(log: Path) -> list[str]:
-    return log.read_text().splitlines() if log.exists() else []
+    with migrated_connections(env) as connections:
+        yield ProcessRun(env, connections, tmp_path / "jobs.log", spawn_worker, JOBS)
 
 
 def push(conns: Connections, php_class: str, count: int, **props: Any) -> None:
@@ -50,33 +43,34 @@ def push(conns: Connections, php_class: str, count: int, **props: Any) -> None:
         dispatch(PhpObject(php_class, {"n": n, **props}), connections=conns, registry=registry)
 
 
-def start_two(spawn_worker: Callable[..., WorkerProcess], env: dict[str, str]) -> list[WorkerProcess]:
-    return [spawn_worker(env, "--tries", "0", jobs=JOBS) for _ in range(2)]
+def start_two(run: ProcessRun, mode: tuple[str, ...]) -> list[WorkerProcess]:
+    return [run.start("--tries", "0", *mode) for _ in range(2)]
 
 
-def test_five_per_minute_is_one_counter_across_two_workers(
-    env: dict[str, str], conns: Connections, spawn_worker: Callable[..., WorkerProcess], tmp_path: Path
-) -> None:
-    log = tmp_path / "ran.log"
-    push(conns, LIMITED, 12, customer="acme", log=str(log))
-    workers = start_two(spawn_worker, env)
-    wait_for(lambda: conns.queue().size("default") == 0, timeout=30, what="the queue to drain")
+MODES = pytest.mark.parametrize("mode", [(), ("--in-flight", "4")], ids=["sync", "in-flight"])
+
+
+@MODES
+def test_five_per_minute_is_one_counter_across_two_workers(run: ProcessRun, mode: tuple[str, ...]) -> None:
+    push(run.conns, LIMITED, 12, customer="acme", log=str(run.log))
+    workers = start_two(run, mode)
+    wait_for(lambda: run.conns.queue().size("default") == 0, timeout=30, what="the queue to drain")
     # dont_release: the rest were dropped as done. Laravel's RateLimited checks (tooManyAttempts)
     # and then counts (hit) without a lock in between, so each extra worker may slip one job
-    # through when both read the counter at 4; PHP's workers share that window. One counter still.
-    assert 5 <= len(lines(log)) <= 6, lines(log)
+    # through when both read the counter at 4; PHP's workers share that window. In flight, one
+    # job's check and hit run on the loop with no await between them. One counter still.
+    ran = run.lines()
+    assert 5 <= len(ran) <= 6, ran
     assert all(worker.alive() for worker in workers), [w.text() for w in workers]
-    assert conns.failed().all() == []
+    assert run.conns.failed().all() == []
 
 
-def test_without_overlapping_never_runs_two_at_once_across_processes(
-    env: dict[str, str], conns: Connections, spawn_worker: Callable[..., WorkerProcess], tmp_path: Path
-) -> None:
-    log = tmp_path / "runs.log"
-    push(conns, EXCLUSIVE, 6, log=str(log))
-    workers = start_two(spawn_worker, env)
-    wait_for(lambda: sum(line.startswith("end") for line in lines(log)) == 6, timeout=60, what="six runs")
-    events = sorted((float(line.split()[1]), line.split()[0]) for line in lines(log))
+@MODES
+def test_without_overlapping_never_runs_two_at_once_across_processes(run: ProcessRun, mode: tuple[str, ...]) -> None:
+    push(run.conns, EXCLUSIVE, 6, log=str(run.log))
+    workers = start_two(run, mode)
+    wait_for(lambda: len(run.lines("end")) == 6, timeout=60, what="six runs")
+    events = sorted((float(line.split()[1]), line.split()[0]) for line in run.lines())
     running = 0
     for _, kind in events:
         running += 1 if kind == "start" else -1

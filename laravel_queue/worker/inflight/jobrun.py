@@ -8,6 +8,11 @@ a sync handler runs in the thread pool, and since a thread cannot be stopped, a 
 handler past its timeout stops the process as the sync worker's watchdog does. The driver
 and bookkeeping I/O around the handler goes through `JobSource.run` (inline for Redis,
 the driver thread otherwise).
+
+A job's middleware run on the loop, around either kind of handler (`asend_through`), so
+jobs with middleware overlap like the others. They reach the cache, Redis and batches
+through `job.connections`, which for that stretch is `JobSource.connections_on_loop`:
+connections used only on the loop thread, never at the same time as the driver's.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from laravel_queue.errors import InternalError
 from laravel_queue.job import InvalidPayloadError, Job
+from laravel_queue.middleware.pipeline import asend_through
 from laravel_queue.registry import PreparedJob, UnknownJobError
 from laravel_queue.worker.exceptions import TimeoutExceededError
 from laravel_queue.worker.policy import has_exceeded_attempts, timeout_for, will_exceed_attempts
@@ -98,7 +104,7 @@ class JobRunner:
         if job.is_deleted():
             return None
         try:
-            prepared = processor.registry.prepare(job, encrypter=processor._encrypter())
+            prepared: PreparedJob = processor.registry.prepare(job, encrypter=processor._encrypter())
         except UnknownJobError:
             if processor.options.unknown == "release":
                 processor._give_back(run)
@@ -122,9 +128,9 @@ class JobRunner:
     # -- the handler ----------------------------------------------------------------------------
     async def _handle(self, run: JobRun, prepared: PreparedJob) -> None:
         timeout = timeout_for(run.job, self.processor.options)
-        if prepared.middleware:
-            await self._handle_on_io(run, prepared, timeout)
-        elif prepared.is_async:
+        if prepared.middleware:  # they run on this thread: connections of their own
+            run.job.connections = self.source.connections_on_loop(self.processor.connections)
+        if prepared.is_async:
             await self._handle_async(run, prepared, timeout)
         else:
             await self._handle_in_thread(run, prepared, timeout)
@@ -152,17 +158,18 @@ class JobRunner:
         if timed_out:
             await self._timed_out(run.job)
 
-    async def _handle_on_io(self, run: JobRun, prepared: PreparedJob, timeout: int) -> None:
-        """Middleware read and write the worker's shared connections (cache, batches, locks), which
-        are not thread-safe: the whole pipeline runs where the source does its I/O, one at a time."""
-        future = asyncio.ensure_future(self.source.run(prepared.handle))
-        done, _ = await asyncio.wait({future}, timeout=timeout if timeout > 0 else None)
-        if not done:
-            await self.watch.kill_for(run, "a job with middleware ran past its timeout")
-        future.result()
-
     async def _handle_in_thread(self, run: JobRun, prepared: PreparedJob, timeout: int) -> None:
-        future = asyncio.get_running_loop().run_in_executor(self.pool, prepared.handle)
+        """The sync handler in the thread pool; its middleware, if any, around it on the loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any]
+        if prepared.middleware:
+
+            def in_pool(job: Job, command: Any) -> asyncio.Future[Any]:
+                return loop.run_in_executor(self.pool, prepared.call_handler)
+
+            future = asyncio.ensure_future(asend_through(run.job, prepared.command, prepared.middleware, in_pool))
+        else:
+            future = loop.run_in_executor(self.pool, prepared.handle)
         done, _ = await asyncio.wait({future}, timeout=timeout if timeout > 0 else None)
         if not done:  # a thread cannot be cancelled: the sync watchdog's bookkeeping, then SIGKILL
             await self.watch.kill_for(run, "a sync handler ran past its timeout in the thread pool")

@@ -11,6 +11,16 @@ driver's own code.
 driver's `pop` and `flush_acks`, run on one dedicated thread that also runs all other
 driver and bookkeeping I/O (`run`), so a database connection is never used by two
 threads at once.
+
+Code on the loop thread (a job's middleware) uses `connections_on_loop`: the worker's
+own connections where the source's I/O runs inline on that thread (Redis), else a
+second set built from the same settings and used only there (a database connection or
+Redis client is never shared by two threads at once; one more connection per store,
+opened on first use).
+
+An idle worker waits for a push with the driver's own `PushWait` (drivers/wake.py)
+through `wait_for_push`, never on the loop thread: that thread runs the jobs and the
+signal handlers that end the wait.
 """
 
 from __future__ import annotations
@@ -22,10 +32,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from laravel_queue.connections import Connections
 from laravel_queue.drivers import redis_scripts
 from laravel_queue.drivers.base import Queue
 from laravel_queue.drivers.redis import RedisQueue
 from laravel_queue.drivers.redis_job import RedisJob
+from laravel_queue.drivers.wake import PushWait
 from laravel_queue.job import Job
 
 T = TypeVar("T")
@@ -47,6 +59,9 @@ class JobSource:
 
     cut_short = False
     """The last pop stopped at its time budget (POP_BATCH_SECONDS), so more jobs may be waiting."""
+    waits_beside_jobs = True
+    """Whether `wait_for_push` may run while jobs are in flight without holding up their I/O."""
+    _waiter: ThreadPoolExecutor | None = None
 
     async def pop(self, queues: list[str], count: int, acks: list[Job]) -> list[Job]:
         raise NotImplementedError
@@ -74,8 +89,21 @@ class JobSource:
 
         return on_loop_thread
 
+    def connections_on_loop(self, connections: Connections) -> Connections:
+        """What code on the loop thread may use: the worker's connections (this source's I/O is there too)."""
+        return connections
+
+    async def wait_for_push(self, wait: PushWait, queues: list[str], seconds: float, stop: Callable[[], bool]) -> bool:
+        """`wait` on a thread of its own (this source's sync I/O runs inline on the loop thread;
+        the sync Redis client the wait uses is thread-safe: each call takes a pooled connection)."""
+        if self._waiter is None:
+            self._waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="laravel-queue-wait")
+        return await asyncio.get_running_loop().run_in_executor(self._waiter, wait, queues, seconds, stop)
+
     async def close(self) -> None:
         """Release connections and threads."""
+        if self._waiter is not None:
+            self._waiter.shutdown(wait=True)
 
 
 async def _call(fn: Callable[..., T], *args: Any) -> T:
@@ -193,11 +221,15 @@ class RedisSource(JobSource):
             return list(await pipeline().execute())
 
     async def close(self) -> None:
+        await super().close()
         await self.client.aclose()
 
 
 class ThreadedSource(JobSource):
     """Any sync driver, popped on one dedicated thread that also runs all bookkeeping I/O."""
+
+    waits_beside_jobs = False
+    """The wait holds the driver thread, so it only runs when no job needs that thread."""
 
     def __init__(self, queue: Queue) -> None:
         self.queue = queue
@@ -211,6 +243,7 @@ class ThreadedSource(JobSource):
         self._pop_thread = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="laravel-queue-pop") if queue.pop_may_wait else None
         )
+        self._loop_connections: Connections | None = None
 
     def _remember_thread(self) -> None:
         self._thread_id = threading.get_ident()
@@ -267,7 +300,20 @@ class ThreadedSource(JobSource):
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
+    def connections_on_loop(self, connections: Connections) -> Connections:
+        """A second set from the same settings: the worker's own belong to the driver thread."""
+        if self._loop_connections is None:
+            self._loop_connections = Connections(connections.settings)
+        return self._loop_connections
+
+    async def wait_for_push(self, wait: PushWait, queues: list[str], seconds: float, stop: Callable[[], bool]) -> bool:
+        """On the driver thread: the wait may use the driver's own connection."""
+        return await self.run(wait, queues, seconds, stop)
+
     async def close(self) -> None:
+        await super().close()
+        if self._loop_connections is not None:
+            self._loop_connections.close()
         self._thread.shutdown(wait=True)
         if self._pop_thread is not None:
             self._pop_thread.shutdown(wait=True)

@@ -5,7 +5,9 @@ reserve as many jobs as there are free slots (several per round trip on Redis, e
 own reservation), and start each as a task. Worker-wide stops (signal, restart, memory,
 --max-jobs, --max-time, --stop-when-empty) end the rounds; the in-flight jobs then
 finish before the worker exits with Laravel's status. Pause, maintenance and a looping
-hook returning False stop the reserving, not the running jobs.
+hook returning False stop the reserving, not the running jobs. With nothing to reserve it
+waits for a push where the driver can (drivers/wake.py, as the sync worker), else sleeps
+`--sleep`; a finished job or a signal ends either at once.
 
 The per-job rules are the sync `Worker`'s (see `jobrun`); this module only decides when
 to reserve.
@@ -17,9 +19,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from laravel_queue.drivers.base import Queue
+from laravel_queue.drivers.wake import push_wait_for
 from laravel_queue.job import Job
 from laravel_queue.worker.inflight.jobrun import JobRunner
 from laravel_queue.worker.inflight.sources import JobSource, source_for
@@ -54,6 +60,9 @@ class InFlightWorker:
         self._ack_flush: asyncio.TimerHandle | None = None
         self._ack_flush_tasks: set[asyncio.Task[None]] = set()
         self._ack_target: tuple[JobSource, JobRunner] | None = None
+        self._waiting: asyncio.Future[bool] | None = None
+        """The push wait in progress (on the source's wait thread), kept across rounds."""
+        self._stop_waiting = threading.Event()
 
     def daemon(self, connection_name: str | None, queues: list[str]) -> int:
         """Work until a stop condition, then let the in-flight jobs finish; Laravel's exit status."""
@@ -74,26 +83,30 @@ class InFlightWorker:
         watch.start(asyncio.get_running_loop(), runner)
         try:
             worker.control.last_restart = (await source.run(worker.control.read, queue.connection_name, []))[0]
-            return await self._rounds(source, runner, queue.connection_name, queues)
+            return await self._rounds(source, runner, queue, queues)
         finally:
+            self._stop_waiting.set()
             if self._tasks:
                 await asyncio.wait(set(self._tasks))
             if self._ack_flush is not None:
                 self._ack_flush.cancel()
             if self._ack_flush_tasks:
                 await asyncio.wait(set(self._ack_flush_tasks))
+            if self._waiting is not None:
+                with contextlib.suppress(Exception):  # ends within one slice of its wait
+                    await self._waiting
             await self._flush(source, runner)
             worker.output.flush()
             watch.stop()
             await source.close()
             pool.shutdown(wait=False)
 
-    async def _rounds(self, source: JobSource, runner: JobRunner, connection: str, queues: list[str]) -> int:
+    async def _rounds(self, source: JobSource, runner: JobRunner, queue: Queue, queues: list[str]) -> int:
         """Rounds until a stop condition; an unexpected error in a round is logged and the next one runs."""
         self._started = time.monotonic()
         while True:
             try:
-                status = await self._round(source, runner, connection, queues)
+                status = await self._round(source, runner, queue, queues)
             except Exception:  # a bug or an outage outside any job: log it and go on, as the sync loop
                 log.exception("unexpected error in the in-flight worker loop; continuing")
                 await self._sleep(1)
@@ -101,10 +114,10 @@ class InFlightWorker:
             if status is not None:
                 return status
 
-    async def _round(self, source: JobSource, runner: JobRunner, connection: str, queues: list[str]) -> int | None:
+    async def _round(self, source: JobSource, runner: JobRunner, queue: Queue, queues: list[str]) -> int | None:
         """Stop checks, then reserve up to the free slots; Laravel's exit status when it is time to stop."""
         worker, options = self.worker, self.worker.options
-        restart, paused = await source.run(worker.control.read, connection, queues)
+        restart, paused = await source.run(worker.control.read, queue.connection_name, queues)
         status = worker._stop_status(restart, self._found_nothing, self._started, self._jobs_started)
         if status is not None:
             return status
@@ -121,7 +134,10 @@ class InFlightWorker:
         if free <= 0:
             await self._next_finish()
             return None
-        jobs = await self._reserve(source, runner, [q for q in queues if q not in paused], free)
+        unpaused = [q for q in queues if q not in paused]
+        assert self._wake is not None
+        self._wake.clear()  # a job finishing from here on ends the idle wait below
+        jobs = await self._reserve(source, runner, unpaused, free)
         for job in jobs:
             self._start(runner, job)
         self._jobs_started += len(jobs)
@@ -129,7 +145,7 @@ class InFlightWorker:
         if not jobs and self._tasks and options.stop_when_empty:
             await self._next_finish()
         elif not jobs:
-            await self._sleep(options.sleep)
+            await self._idle(source, queue, unpaused)
         return None
 
     async def _wait_for_slots(self) -> bool:
@@ -230,13 +246,50 @@ class InFlightWorker:
         if self._wake is not None:
             self._wake.set()
 
+    async def _idle(self, source: JobSource, queue: Queue, queues: list[str]) -> None:
+        """Nothing to reserve: wait for a push where the driver can, else sleep `--sleep`.
+
+        The wait blocks a thread (`source.wait_for_push`); a finished job or a signal ends
+        this call at once and asks the wait to stop. A wait still finishing its last slice
+        is picked up by the next idle call, so a push it saw is not lost.
+        """
+        seconds = self.worker.options.sleep
+        # where the driver does its I/O: a driver may look its wait up on its own connection
+        wait = await source.run(push_wait_for, queue) if seconds > 0 and queues else None
+        if wait is None or (self._tasks and not source.waits_beside_jobs):
+            await self._until_woken(seconds)
+            return
+        assert self._wake is not None
+        self.worker.output.flush()
+        if self.worker.should_quit or self._wake.is_set():
+            return
+        self._stop_waiting.clear()
+        if self._waiting is None:
+            stop = self._stop_waiting.is_set
+            self._waiting = asyncio.ensure_future(source.wait_for_push(wait, queues, seconds, stop))
+        waiting = self._waiting
+        woken: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiting, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+        if waiting.done():
+            self._waiting = None
+            waiting.result()  # a failed wait raises: the round's error path logs it and pauses 1 s
+        else:
+            self._stop_waiting.set()
+
     async def _sleep(self, seconds: float) -> None:
+        if self._wake is not None:
+            self._wake.clear()
+        await self._until_woken(seconds)
+
+    async def _until_woken(self, seconds: float) -> None:
+        """At most `seconds`, ended by a finished job or a signal since the wake was last cleared."""
         if seconds <= 0 or self._wake is None:
             return
         self.worker.output.flush()
-        self._wake.clear()
         if self.worker.should_quit:
             return
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
-
