@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import WorkerProcess, wait_for
 from support.control import push
+from support.processes import start_idle_worker
 
 from laravel_queue.config import load_settings
 from laravel_queue.connections import Connections
@@ -39,11 +40,7 @@ def idle_worker(
 ) -> tuple[WorkerProcess, Path]:
     """A `--sleep 30` worker that has run one job and is back in its idle wait."""
     log = tmp_path / "jobs.log"
-    worker = spawn_worker(redis_env, "--sleep", "30")
-    push(conns, "Tests\\Rel\\Record", {"log": str(log), "n": 1})
-    wait_for(lambda: len(log_lines(log)) == 1, timeout=20, what=f"the first job; output:\n{worker.text()}")
-    time.sleep(0.3)  # past the first job's bookkeeping, into the wait
-    return worker, log
+    return start_idle_worker(redis_env, conns, spawn_worker, log), log
 
 
 def test_a_push_wakes_an_idle_worker_long_before_its_sleep(

@@ -5,6 +5,7 @@ migrated, and one bundle of what each such test starts from (env, connections, j
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,3 +62,18 @@ class ProcessRun:
 
     def lines(self, prefix: str = "") -> list[str]:
         return [line for line in log_lines(self.log) if line.startswith(prefix)]
+
+
+def start_idle_worker(
+    env: dict[str, str], conns: Connections, spawn_worker: Callable[..., WorkerProcess], log: Path
+) -> WorkerProcess:
+    """A `--sleep 30` worker that has run one job and is back in its idle wait (the wake tests)."""
+    from conftest import wait_for
+
+    from support.control import push
+
+    worker = spawn_worker(env, "--sleep", "30")
+    push(conns, "Tests\\Rel\\Record", {"log": str(log), "n": 1})
+    wait_for(lambda: len(log_lines(log)) == 1, timeout=20, what=f"the first job; output:\n{worker.text()}")
+    time.sleep(0.3)  # past the first job's bookkeeping, into the wait (a push before it is found anyway)
+    return worker
