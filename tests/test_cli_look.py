@@ -162,6 +162,16 @@ def test_help_is_plain_and_flags_carry_no_type(env: dict[str, str], workdir: Pat
     assert "--stop-when-empty" in result.stdout and "--jobs" in result.stdout
 
 
+def test_the_command_list_shows_each_first_sentence_whole(env: dict[str, str], workdir: Path) -> None:
+    """As `php artisan list`: click would cut them at the width left beside the longest name."""
+    result = subprocess.run(cli_argv("--help"), env=env, cwd=workdir, capture_output=True, text=True)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # the descriptions wrap
+    assert "cache_locks tables when absent." in text
+    assert "(call it every minute from cron)." in text
+    assert "..." not in result.stdout.split("Commands:")[1]
+
+
 def test_config_show_one_section(env: dict[str, str], workdir: Path) -> None:
     def show(*args: str) -> str:
         result = subprocess.run(cli_argv("config:show", *args), env=env, cwd=workdir, capture_output=True, text=True)

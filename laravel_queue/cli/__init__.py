@@ -60,6 +60,18 @@ class _Application(click.Group):
         command: click.Command = getattr(importlib.import_module(f"laravel_queue.cli.{module}"), attribute)
         return command
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's first sentence in full, wrapped (as `php artisan list` shows them), not
+        cut at the width left beside the longest name as click does."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=200)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def main(  # type: ignore[override]
         self, args: Sequence[str] | None = None, prog_name: str | None = None, standalone_mode: bool = True,
         **extra: Any,
