@@ -135,6 +135,13 @@ def test_dispatch_to_redis_imports_no_redis_py_or_pydantic(
     assert redis_client.llen(f"{redis_env['REDIS_PREFIX']}queues:default") == 1
 
 
+def test_a_worker_without_model_handlers_imports_no_pydantic(redis_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**redis_env, "CACHE_STORE": "array"}
+    modules = imported_by(["queue:work", "redis", "--stop-when-empty", "--sleep", "0"], env, tmp_path)
+    assert loaded(modules, ("pydantic", "pydantic_core", "laravel_queue.payload")) == []
+    assert "laravel_queue.worker.worker" in modules
+
+
 def test_pydantic_is_imported_by_the_first_build_of_a_dataclass_handler_not_before(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", PYDANTIC_ON_FIRST_BUILD], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60, check=False)
