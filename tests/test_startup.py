@@ -46,6 +46,37 @@ from laravel_queue.schedule import Schedule
 schedule = Schedule()
 schedule.job("App\\\\Jobs\\\\NewYear").cron("0 0 1 1 *")
 """
+PYDANTIC_ON_FIRST_BUILD = """
+import sys
+from dataclasses import dataclass
+from laravel_queue.lazy_pydantic import is_model_class, is_model_instance
+from laravel_queue.registry import CommandValidationError, Registry
+
+@dataclass
+class Ping:
+    count: int
+
+    def handle(self) -> None: ...
+
+registry = Registry()
+registry.register("App\\\\Jobs\\\\Ping", Ping)
+assert "pydantic" not in sys.modules, "registering a dataclass handler needs no pydantic"
+assert not is_model_instance(Ping(1)) and not is_model_class(Ping)
+registration = registry.get("App\\\\Jobs\\\\Ping")
+assert registration is not None and registration.build({"count": "7"}) == Ping(7)
+try:
+    registration.build({"count": "seven"})
+except CommandValidationError as exc:
+    assert "count" in str(exc) and "seven" not in str(exc), exc
+else:
+    raise AssertionError("not validated")
+from pydantic import BaseModel
+
+class Model(BaseModel):
+    count: int = 0
+
+assert is_model_instance(Model()) and is_model_class(Model) and not is_model_instance(Model)
+"""
 # Never on any of these paths: other CLI stacks, other services' clients, the worker.
 ALWAYS_HEAVY = (
     "typer", "rich", "prometheus_client", "pymysql", "psycopg", "boto3", "botocore", "redis",
@@ -95,10 +126,26 @@ def test_schedule_run_with_nothing_due_imports_no_queue_code(sqlite_env: dict[st
     assert "laravel_queue.schedule.runner" in modules
 
 
-def test_dispatch_to_redis_imports_no_redis_py(redis_env: dict[str, str], tmp_path: Path, redis_client: Any) -> None:
+def test_dispatch_to_redis_imports_no_redis_py_or_pydantic(
+    redis_env: dict[str, str], tmp_path: Path, redis_client: Any
+) -> None:
     modules = imported_by(["dispatch", "App\\Jobs\\Startup", "--connection", "redis"], redis_env, tmp_path)
-    assert loaded(modules, ALWAYS_HEAVY) == []
+    heavy = (*ALWAYS_HEAVY, "pydantic", "pydantic_core", "laravel_queue.payload")  # payload_codec is enough
+    assert loaded(modules, heavy) == []
     assert redis_client.llen(f"{redis_env['REDIS_PREFIX']}queues:default") == 1
+
+
+def test_a_worker_without_model_handlers_imports_no_pydantic(redis_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**redis_env, "CACHE_STORE": "array"}
+    modules = imported_by(["queue:work", "redis", "--stop-when-empty", "--sleep", "0"], env, tmp_path)
+    assert loaded(modules, ("pydantic", "pydantic_core", "laravel_queue.payload")) == []
+    assert "laravel_queue.worker.worker" in modules
+
+
+def test_pydantic_is_imported_by_the_first_build_of_a_dataclass_handler_not_before(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-c", PYDANTIC_ON_FIRST_BUILD], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("command", [[], ["queue:work"], ["dispatch"], ["queue:retry"], ["schedule:run"]])

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from laravel_queue.bus.batch_record import Batch, BatchCounts
-from laravel_queue.payload import php_json_encode_escaped
+from laravel_queue.payload_codec import php_json_encode_escaped
 from laravel_queue.php import PhpUnserializeError, loads
 
 log = logging.getLogger("laravel_queue.bus.batches")  # one logger for the whole batches feature

@@ -24,7 +24,7 @@ from typing import Any
 from laravel_queue.awaitables import check_runnable, run_sync
 from laravel_queue.errors import PayloadError
 from laravel_queue.job import Job
-from laravel_queue.payload import CONTEXT_KEY
+from laravel_queue.payload_codec import CONTEXT_KEY
 from laravel_queue.php import PhpObject, loads
 from laravel_queue.worker.lifecycle import JobLifecycle
 

@@ -100,7 +100,7 @@ class BusLifecycle(JobLifecycle):
         if payload.get("job") != CALL_QUEUED_HANDLER:
             return DecodedCommand(payload.get("data"))
         try:
-            from laravel_queue.payload import decode_command
+            from laravel_queue.payload_codec import decode_command
 
             return DecodedCommand(decode_command(job, self._encrypter()))
         except Exception as exc:

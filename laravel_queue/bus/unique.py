@@ -32,7 +32,7 @@ from laravel_queue import compat
 from laravel_queue.errors import ConfigurationError
 from laravel_queue.job import Job
 from laravel_queue.middleware.base import Around, AroundMiddleware
-from laravel_queue.payload import CONTEXT_KEY
+from laravel_queue.payload_codec import CONTEXT_KEY
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads
 from laravel_queue.support import php_string
 from laravel_queue.worker.lifecycle import JobLifecycle

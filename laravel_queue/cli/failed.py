@@ -63,7 +63,7 @@ def list_failed(json_output: bool, env_file: Path | None, app: Path | None) -> N
         for record in records
     ]
     if json_output:
-        from laravel_queue.payload import php_json_encode_escaped
+        from laravel_queue.payload_codec import php_json_encode_escaped
 
         console.line(php_json_encode_escaped(rows))
         return

@@ -37,7 +37,7 @@ from laravel_queue.dispatch.command import (
 )
 from laravel_queue.dispatch.envelope import command_payload
 from laravel_queue.dispatch.push import Dispatcher, default_dispatcher, dispatch, push_raw, set_default_connections
-from laravel_queue.payload import string_job_payload
+from laravel_queue.payload_codec import string_job_payload
 
 __all__ = [
     "Command",

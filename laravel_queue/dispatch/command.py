@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
-
 from laravel_queue import compat
 from laravel_queue.errors import PayloadError
+from laravel_queue.lazy_pydantic import is_model_instance
 from laravel_queue.models import restore_model_identifiers
 from laravel_queue.php import PhpObject, mangle
 from laravel_queue.registry import JobOptions, Registry
@@ -161,7 +159,9 @@ def _model_fields(instance: Any) -> list[_FieldSpec]:
     cls = type(instance)
     mapping = getattr(cls, "__php_visibility__", {}) or {}
     specs = []
-    if isinstance(instance, BaseModel):
+    if is_model_instance(instance):
+        from pydantic_core import PydanticUndefined
+
         for name, info in type(instance).model_fields.items():
             value = getattr(instance, name)
             php_name = info.alias or name

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from laravel_queue import compat
 from laravel_queue.dispatch.command import Delay, DispatchError, Resolved, class_text, delay_seconds, prepare
 from laravel_queue.job import CALL_QUEUED_HANDLER
-from laravel_queue.payload import CONTEXT_KEY, new_uuid
+from laravel_queue.payload_codec import CONTEXT_KEY, new_uuid
 from laravel_queue.php import PhpObject, dumps
 from laravel_queue.registry import Registry, default_registry
 

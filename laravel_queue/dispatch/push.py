@@ -11,12 +11,13 @@ from laravel_queue import compat, horizon
 from laravel_queue.dispatch.command import Delay, delay_seconds, needs_encrypter, prepare
 from laravel_queue.dispatch.envelope import envelope, with_context
 from laravel_queue.dispatch.unique import unique_lock_for
-from laravel_queue.payload import Payload, php_json_encode
+from laravel_queue.payload_codec import payload_dict, php_json_encode
 from laravel_queue.registry import Registry, default_registry
 from laravel_queue.service_errors import service_errors
 
 if TYPE_CHECKING:
     from laravel_queue.connections import Connections
+    from laravel_queue.payload import Payload
 
 log = logging.getLogger("laravel_queue.dispatch")
 
@@ -96,7 +97,7 @@ class Dispatcher:
             if isinstance(payload, str):
                 encoded = payload
             else:
-                body = payload.to_dict() if isinstance(payload, Payload) else dict(payload)
+                body = payload_dict(payload)  # a Payload's dict, or a copy of the mapping
                 if "id" not in body and "attempts" not in body:
                     body = driver.prepare_payload(body)
                 if "delay" in body and seconds and body["delay"] is None:

@@ -28,7 +28,7 @@ from laravel_queue.config import Settings
 from laravel_queue.horizon.listener import job_record
 from laravel_queue.horizon.store import HorizonStore
 from laravel_queue.models import MODEL_IDENTIFIER_CLASS, ModelIdentifier
-from laravel_queue.payload import php_json_encode_escaped
+from laravel_queue.payload_codec import php_json_encode_escaped
 from laravel_queue.php import PhpObject, PhpUnserializeError, loads
 from laravel_queue.support import php_float_to_string as php_float
 

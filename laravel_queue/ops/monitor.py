@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from laravel_queue.connections import Connections
-from laravel_queue.payload import php_json_encode_escaped
+from laravel_queue.payload_codec import php_json_encode_escaped
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def retry_payload(raw: str) -> str:
 
 
 def _encode(value: Any) -> str:
-    from laravel_queue.payload import php_json_encode_escaped  # not on queue:failed's start-up path
+    from laravel_queue.payload_codec import php_json_encode_escaped  # not on queue:failed's start-up path
 
     try:
         return php_json_encode_escaped(value)

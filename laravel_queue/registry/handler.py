@@ -11,13 +11,11 @@ import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from laravel_queue.awaitables import check_runnable
 from laravel_queue.job import Job
-from laravel_queue.payload import validation_summary
+from laravel_queue.lazy_pydantic import is_model_class
 from laravel_queue.registry.errors import CommandValidationError
 from laravel_queue.registry.options import JobOptions
 
@@ -30,7 +28,11 @@ __all__ = [
     "check_target",
 ]
 
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 FailedHook = Callable[..., Any]
+Validator = Callable[[dict[str, Any]], Any]
 
 
 @dataclass
@@ -42,7 +44,7 @@ class Registration:
     method: str | None = None
     options: JobOptions = field(default_factory=JobOptions)
     failed_hook: FailedHook | None = None
-    _adapter: TypeAdapter[Any] | None = field(default=None, repr=False)
+    _validate: Validator | None = field(default=None, repr=False)
 
     @property
     def is_class(self) -> bool:
@@ -57,16 +59,32 @@ class Registration:
     def build(self, properties: Mapping[str, Any]) -> Any:
         """An instance of the class form, validated from the command's properties."""
         assert isinstance(self.target, type)
+        validate = self._validate or self._make_validator()
         try:
-            if issubclass(self.target, BaseModel):
-                return self.target.model_validate(dict(properties))
-            if self._adapter is None:
-                self._adapter = TypeAdapter(self.target)
-            return self._adapter.validate_python(dict(properties))
-        except ValidationError as exc:
+            return validate(dict(properties))
+        except _validation_error() as exc:  # evaluated only once something was raised
+            from laravel_queue.payload import validation_summary
+
             raise CommandValidationError(
                 f"command {self.php_class} does not fit {self.target.__name__}: {validation_summary(exc)}"
             ) from None
+
+    def _make_validator(self) -> Validator:
+        """The class's pydantic validation, made at the first build (pydantic is imported here, once)."""
+        assert isinstance(self.target, type)
+        if is_model_class(self.target):
+            self._validate = self.target.model_validate
+        else:
+            from pydantic import TypeAdapter
+
+            self._validate = TypeAdapter(self.target).validate_python
+        return self._validate
+
+
+def _validation_error() -> type[ValidationError]:
+    from pydantic import ValidationError
+
+    return ValidationError
 
 
 def check_target(php_class: str, target: Any) -> None:
@@ -77,7 +95,7 @@ def check_target(php_class: str, target: Any) -> None:
         if target is not None and not callable(target):
             raise TypeError(f"handler for {php_class} must be a function or a class, got {target!r}")
         return
-    if not (issubclass(target, BaseModel) or dataclasses.is_dataclass(target)):
+    if not (is_model_class(target) or dataclasses.is_dataclass(target)):
         raise TypeError(
             f"class handler {target.__name__} for {php_class} must be a pydantic BaseModel or a dataclass "
             "(its instance is validated from the command's properties)"

@@ -16,7 +16,7 @@ from laravel_queue.awaitables import is_async_callable, resolve, run_sync
 from laravel_queue.job import Job
 from laravel_queue.middleware.pipeline import asend_through, send_through
 from laravel_queue.middleware.serialized import resolve_middleware
-from laravel_queue.payload import CALL_QUEUED_HANDLER, decode_command
+from laravel_queue.payload_codec import CALL_QUEUED_HANDLER, decode_command
 from laravel_queue.registry.errors import CommandValidationError, UnknownMiddlewareError
 from laravel_queue.registry.handler import Registration, call_failed_hook, call_flexible
 from laravel_queue.registry.routing import WRAPPER_CLASSES, job_class_name

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from laravel_queue.job import Job
-from laravel_queue.payload import payload_dict
+from laravel_queue.payload_codec import payload_dict
 from laravel_queue.registry.errors import UnknownJobError
 from laravel_queue.registry.handler import FailedHook, Registration, check_failed_hook, check_target
 from laravel_queue.registry.options import JobOptions

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from laravel_queue.job import Job
-from laravel_queue.payload import CALL_QUEUED_HANDLER, payload_dict
+from laravel_queue.payload_codec import CALL_QUEUED_HANDLER, payload_dict
 
 __all__ = ["CALL_QUEUED_LISTENER", "WRAPPER_CLASSES", "handler_candidates", "job_class_name"]
 
