@@ -8,13 +8,13 @@ register here at import time, long before (and without) any database connection.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from laravel_queue.awaitables import check_runnable, run_sync
+from laravel_queue.signatures import positional
 
 if TYPE_CHECKING:
     from laravel_queue.bus.batch_record import Batch
@@ -97,12 +97,8 @@ def on_batch(
 def call_hook(callback: BatchCallback, batch: Batch, exc: BaseException | None) -> None:
     """Call with (batch, exc) when the callback takes two arguments, else (batch); never raise."""
     try:
-        try:
-            params = inspect.signature(callback).parameters.values()
-            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-            takes_two = len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
-        except (TypeError, ValueError):
-            takes_two = False
+        takes = positional(callback)
+        takes_two = takes is not None and takes.takes(2)
         run_sync(callback(batch, exc) if takes_two else callback(batch))
     except Exception:  # Laravel reports and swallows callback exceptions
         log.exception("batch callback %r for batch %s raised", callback, batch.id)

@@ -15,7 +15,6 @@ one structured warning names the closures that did not.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from laravel_queue.errors import PayloadError
 from laravel_queue.job import Job
 from laravel_queue.payload_codec import CONTEXT_KEY
 from laravel_queue.php import PhpObject, loads
+from laravel_queue.signatures import positional
 from laravel_queue.worker.lifecycle import JobLifecycle
 
 log = logging.getLogger("laravel_queue.bus.chains")
@@ -261,12 +261,8 @@ class Chains(JobLifecycle):
 
 def _call_catch(callback: ChainCatchCallback, job: Job, command: Any, exc: BaseException | None) -> None:
     try:
-        try:
-            params = inspect.signature(callback).parameters.values()
-            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-            full = len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params)
-        except (TypeError, ValueError):
-            full = False
+        takes = positional(callback)
+        full = takes is not None and takes.takes(3)
         run_sync(callback(job, command, exc) if full else callback(exc))
     except Exception:  # PHP would report it; the failure itself is already recorded
         log.exception("chain catch callback %r raised", callback)

@@ -8,7 +8,6 @@ apart from the registry's table and from preparation, which both use them.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from laravel_queue.job import Job
 from laravel_queue.lazy_pydantic import is_model_class
 from laravel_queue.registry.errors import CommandValidationError
 from laravel_queue.registry.options import JobOptions
+from laravel_queue.signatures import positional
 
 __all__ = [
     "FailedHook",
@@ -106,13 +106,9 @@ def check_target(php_class: str, target: Any) -> None:
 
 
 def _positional_count(fn: Callable[..., Any]) -> int | None:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return None
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    """The exact number of positional parameters; None for `*args` or an unreadable signature."""
+    found = positional(fn)
+    return None if found is None or found.var else found.fixed
 
 
 def check_failed_hook(hook: FailedHook) -> None:
