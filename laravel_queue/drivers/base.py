@@ -11,6 +11,7 @@ from laravel_queue.job import Job
 
 if TYPE_CHECKING:
     from laravel_queue.cache.base import CacheStore
+    from laravel_queue.drivers.wake import PushWait
 
 
 class ControlKeys(Protocol):
@@ -108,6 +109,10 @@ class Queue(ABC):
         worker decides (stop, or skip the queue). The ack is applied in every case. Only
         called with keys this driver's `control_keys` returned."""
         raise NotImplementedError(f"{type(self).__name__} reads no control keys in its pop")
+
+    def push_wait(self) -> PushWait | None:
+        """How an idle worker waits for a push (drivers/wake.py); None: it sleeps `--sleep`, as Laravel's."""
+        return None
 
     def flush_acks(self, jobs: list[Job]) -> None:
         """Remove jobs marked `delete_later()` that no pop has carried (worker stopping)."""

@@ -32,6 +32,7 @@ from laravel_queue.drivers.redis_control import ControlKeys, control_keys_for, s
 from laravel_queue.drivers.redis_job import RedisJob
 from laravel_queue.drivers.redis_keys import QueueKeys, has_hash_tag
 from laravel_queue.drivers.redis_transport import HotPathConnection, shrink_reader
+from laravel_queue.drivers.wake import PushWait, RedisNotifyWait
 from laravel_queue.job import Job
 from laravel_queue.redis_client import is_cluster, redis_key_prefix
 from laravel_queue.support import str_random
@@ -280,6 +281,11 @@ class RedisQueue(Queue):
     @property
     def pop_may_wait(self) -> bool:
         return self.block_for is not None  # BLPOP on the notify list
+
+    def push_wait(self) -> PushWait | None:
+        """With `block_for` unset, BLPOP on the queues' `:notify` lists for at most `--sleep`;
+        with it set, the pop itself blocks, as Laravel's does."""
+        return RedisNotifyWait(self) if self.block_for is None else None
 
     def size(self, queue: str | None = None) -> int:
         keys = self.keys(queue)

@@ -17,7 +17,6 @@ slices so a stop signal ends it within `SLICE_SECONDS`, as it ends a sleep.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -31,13 +30,8 @@ class PushWait(Protocol):
 
 
 def push_wait_for(driver: Any) -> PushWait | None:
-    """The driver's wait-for-a-push, or None when the worker should sleep as Laravel's does.
-
-    Redis is decided here; another driver that can wait offers `push_wait()` (the database
-    driver on PostgreSQL with its insert trigger, drivers/database/notify.py)."""
-    redis_driver = sys.modules.get("laravel_queue.drivers.redis")  # not loaded: not a Redis queue
-    if redis_driver is not None and isinstance(driver, redis_driver.RedisQueue):
-        return RedisNotifyWait(driver) if driver.block_for is None else None
+    """The driver's wait-for-a-push (`Queue.push_wait`), or None when the worker should sleep
+    as Laravel's does (a driver without one, or one that cannot wait)."""
     offered = getattr(driver, "push_wait", None)
     return offered() if callable(offered) else None
 
